@@ -1,0 +1,1 @@
+"""Preloading storages, one module per django-storages backend module."""

@@ -1,0 +1,63 @@
+"""Errors that say what went wrong, where, and how to fix it.
+
+They subclass ``CommandError`` because they are raised inside a collectstatic run (the
+only place the preloading machinery is active): the command then prints one line and
+exits non-zero instead of dumping a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from django.core.management.base import CommandError
+
+__all__ = ["ListingDenied", "PreloadError", "SyncFailed", "describe", "redact"]
+
+
+class PreloadError(CommandError):
+    """The storage cannot be used as configured (missing bucket, bad credentials...)."""
+
+
+class SyncFailed(CommandError):
+    """Some uploads or deletes failed for good; the live manifest was left alone."""
+
+    def __init__(self, action: str, where: str, failures: Sequence[tuple[str, BaseException]]):
+        self.failures = list(failures)
+        shown = "\n".join(f"  {name}: {describe(exc)}" for name, exc in self.failures[:20])
+        more = len(self.failures) - 20
+        if more > 0:
+            shown += f"\n  ... and {more} more"
+        super().__init__(
+            f"{len(self.failures)} file(s) could not be {action} {where}; nothing that the "
+            f"live manifest names was changed or deleted, and re-running collectstatic "
+            f"once the cause is fixed sends only what is missing:\n{shown}"
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.failures]
+
+
+# Signed URLs and SAS tokens can end up in SDK error texts; never print their secrets.
+_SECRET_RE = re.compile(
+    r"((?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|"
+    r"X-Goog-Credential|Signature|sig|AccountKey|SharedAccessSignature)=)[^&;\s'\"]+",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with signatures, credentials and account keys replaced."""
+    return _SECRET_RE.sub(r"\1<redacted>", text)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception, without traceback and without secrets."""
+    lines = str(exc).strip().splitlines()
+    text = redact(lines[0]) if lines else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class ListingDenied(Exception):
+    """The credentials may not list the prefix; the message says which permission."""

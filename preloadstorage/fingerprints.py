@@ -84,10 +84,10 @@ class Payload:
     def crc32c(self) -> bytes:
         import google_crc32c  # shipped with google-cloud-storage
 
-        checksum = google_crc32c.Checksum()
+        checksum: Any = google_crc32c.Checksum()  # type: ignore[no-untyped-call]
         for chunk in self.chunks():
             checksum.update(chunk)
-        return checksum.digest()
+        return bytes(checksum.digest())
 
     def part_md5s(self, part_size: int) -> list[bytes]:
         """MD5 digests of consecutive ``part_size`` chunks (S3 multipart uploads)."""

@@ -10,7 +10,7 @@ previous manifest stays live and nothing is deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from django.contrib.staticfiles.storage import ManifestFilesMixin
@@ -34,8 +34,8 @@ class LocalManifestMixin(ManifestFilesMixin):
 
     _preload_staging: StagingArea | None
 
-    def read_manifest(self) -> str | None:
-        if self.manifest_storage is not self:
+    def read_manifest(self) -> str | None:  # type: ignore[override]
+        if self.manifest_storage is not self:  # type: ignore[comparison-overlap]
             return super().read_manifest()  # type: ignore[no-any-return]
         data = self._preload_read(self.manifest_name)  # type: ignore[attr-defined]
         return None if data is None else data.decode()  # type: ignore[no-any-return]
@@ -61,16 +61,15 @@ class LocalManifestMixin(ManifestFilesMixin):
         try:
             self._preload_staging = staging
             try:
-                results = list(super().post_process(paths, dry_run=dry_run, **options))
+                results, error = self._preload_stage(paths, **options)
             finally:
                 self._preload_staging = None
-            errors = [result for result in results if isinstance(result[2], Exception)]
-            yield from (result for result in results if not isinstance(result[2], Exception))
-            if errors:
+            yield from results
+            if error is not None:
                 # Let the originals already in flight land, then fail like Django does.
                 run.wait()
                 run.finish()
-                yield errors[0]
+                yield error
                 return
             for name, path in staging.outputs():
                 with open(path, "rb") as content:
@@ -78,3 +77,26 @@ class LocalManifestMixin(ManifestFilesMixin):
             yield from storage._preload_barrier(run, manifest=staging.manifest_requested)
         finally:
             staging.cleanup()
+
+    def _preload_stage(
+        self, paths: dict[str, Any], **options: Any
+    ) -> tuple[list[PostProcessResult], PostProcessResult | None]:
+        """Run Django's post-processing into the staging area, up to its first error.
+
+        The command stops at the first error it is given, and Django's generator is not
+        made to be resumed past one (it can fail on the next step), so stop there too.
+        """
+        results: list[PostProcessResult] = []
+        processor: Generator[PostProcessResult, None, None] = super().post_process(  # type: ignore[assignment]
+            paths, dry_run=False, **options
+        )
+        try:
+            for result in processor:
+                if isinstance(result[2], Exception):
+                    return results, result
+                results.append(result)
+        except Exception as exc:  # a hook raised instead of yielding: same outcome
+            return results, ("post-processing", None, exc)
+        finally:
+            processor.close()
+        return results, None

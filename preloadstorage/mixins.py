@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -58,8 +58,14 @@ __all__ = ["PreloadMixin"]
 
 PostProcessResult = tuple[str, Any, Any]
 
+if TYPE_CHECKING:
+    # The storage classes this mixes into (django-storages ships no type information).
+    _StorageBase = Any
+else:
+    _StorageBase = object
 
-class PreloadMixin:
+
+class PreloadMixin(_StorageBase):
     """Preload cache, content skip and parallel uploads during collectstatic."""
 
     #: The backend's overwrite option, and its global setting, for the error message.
@@ -202,7 +208,7 @@ class PreloadMixin:
         if run is None:
             return super()._save(name, content)  # type: ignore[misc,no-any-return]
         self._preload_sync(run, name, content)
-        return clean_name(name)
+        return str(clean_name(name))
 
     def _preload_sync(self, run: SyncRun, name: str, content: Any) -> None:
         """Upload ``content`` unless the exact bytes already sit at the key."""

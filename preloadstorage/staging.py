@@ -44,7 +44,7 @@ class StagingArea:
         name = clean_name(name)
         return name in self._written or name in self._sources
 
-    def open(self, name: str) -> File:
+    def open(self, name: str) -> File[Any]:
         name = clean_name(name)
         path = self._written.get(name)
         if path is not None:

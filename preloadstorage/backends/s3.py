@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -46,7 +46,13 @@ _AUTH_CODES = {
 }
 
 
-class S3PreloadMixin(PreloadMixin):
+if TYPE_CHECKING:
+    _S3Base = Any  # S3Storage: django-storages ships no type information
+else:
+    _S3Base = object
+
+
+class S3PreloadMixin(PreloadMixin, _S3Base):
     """The S3 adapter: ListObjectsV2, ETags, PutObject, DeleteObjects.
 
     Differences from ``S3Storage`` during collectstatic: files below the multipart
@@ -59,10 +65,11 @@ class S3PreloadMixin(PreloadMixin):
     preload_overwrite_option = "file_overwrite"
     preload_overwrite_setting = "AWS_S3_FILE_OVERWRITE"
     preload_extra_init_args = ("cloudfront_signer",)
+    client_config: Any
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        config: Config = self.client_config
+        config: Any = self.client_config
         extra: dict[str, Any] = {}
         if (config.max_pool_connections or 10) < self.max_workers:
             extra["max_pool_connections"] = self.max_workers

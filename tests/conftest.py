@@ -1,0 +1,258 @@
+"""Shared fixtures: Django settings, real servers behind a recording proxy, static trees.
+
+Servers start once per session and only when a test asks for them; every test gets a
+fresh bucket, and the proxy's counters are reset before each test. Set
+``PRELOADSTORAGE_TARGETS`` (e.g. ``moto,gcs``) to run the conformance suite on a subset.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import django
+import pytest
+from django.conf import settings
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "example_project"
+
+if not settings.configured:
+    settings.configure(
+        SECRET_KEY="tests",
+        INSTALLED_APPS=[
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.staticfiles",
+        ],
+        STATIC_URL="/static/",
+        STATIC_ROOT=tempfile.mkdtemp(prefix="preloadstorage-tests-root-"),
+        USE_TZ=True,
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+        LOGGING_CONFIG=None,
+    )
+    django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.core.management.base import CommandError  # noqa: E402
+from django.test import override_settings  # noqa: E402
+
+from tests.targets.base import Target  # noqa: E402
+
+ALL_TARGETS = ("moto", "seaweedfs", "gcs", "azure")
+
+
+def _selected_targets() -> list[str]:
+    chosen = os.environ.get("PRELOADSTORAGE_TARGETS", "")
+    return [t for t in chosen.split(",") if t] if chosen else list(ALL_TARGETS)
+
+
+# -- servers -----------------------------------------------------------------------------
+_servers: dict[str, Any] = {}
+
+
+def _server(kind: str) -> Any:
+    """Start (once per session) and return the server for ``kind``."""
+    if kind not in _servers:
+        from tests import servers
+
+        factory = {
+            "moto": servers.MotoServer,
+            "seaweedfs": servers.SeaweedServer,
+            "gcs": servers.FakeGcsServer,
+            "azure": servers.AzuriteServer,
+        }[kind]
+        server = factory()
+        server.start()
+        _servers[kind] = server
+    return _servers[kind]
+
+
+_proxies: dict[str, Any] = {}
+
+
+def _proxy(kind: str, flavor: str) -> Any:
+    if kind not in _proxies:
+        from tests.proxy import RecordingProxy
+
+        proxy = RecordingProxy(_server(kind).endpoint, flavor=flavor)
+        proxy.start()
+        _proxies[kind] = proxy
+    return _proxies[kind]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for proxy in _proxies.values():
+        proxy.stop()
+    for server in _servers.values():
+        server.stop()
+
+
+def make_target(kind: str) -> Target:
+    if kind in ("moto", "seaweedfs"):
+        from tests.targets.s3 import S3Target
+
+        return S3Target(_server(kind), _proxy(kind, "s3"), kind)
+    if kind == "gcs":
+        from tests.targets.gcs import GcsTarget
+
+        return GcsTarget(_server(kind), _proxy(kind, "gcs"))
+    from tests.targets.azure import AzureTarget
+
+    return AzureTarget(_server(kind), _proxy(kind, "azure"))
+
+
+def _reset_proxy(target: Target) -> None:
+    proxy = target.proxy
+    proxy.reset()
+    for attr, value in (("fault_rate", 0.0), ("rule", None), ("deny_list", False), ("delay", 0.0)):
+        if hasattr(proxy, attr):
+            setattr(proxy, attr, value)
+
+
+@pytest.fixture(params=_selected_targets())
+def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    """Every backend on every server: the conformance suite's parameter."""
+    tgt = make_target(request.param)
+    for name, value in tgt.env().items():
+        monkeypatch.setenv(name, value)
+    _reset_proxy(tgt)
+    yield tgt
+    _reset_proxy(tgt)
+
+
+@pytest.fixture(params=["moto", "seaweedfs"])
+def s3(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """The S3 targets only."""
+    tgt = make_target(request.param)
+    _reset_proxy(tgt)
+    yield tgt
+    _reset_proxy(tgt)
+
+
+@pytest.fixture
+def moto() -> Iterator[Target]:
+    tgt = make_target("moto")
+    _reset_proxy(tgt)
+    yield tgt
+    _reset_proxy(tgt)
+
+
+# -- static trees ------------------------------------------------------------------------
+@dataclass
+class StaticTree:
+    """A realistic source tree (the example project's assets), editable per test."""
+
+    root: Path
+    dirs: list[Any] = field(default_factory=list)
+
+    def path(self, name: str) -> Path:
+        for entry in self.dirs:
+            prefix, folder = entry if isinstance(entry, tuple) else ("", entry)
+            rel = name[len(prefix) + 1 :] if prefix and name.startswith(prefix + "/") else name
+            candidate = Path(folder) / rel
+            if candidate.exists():
+                return candidate
+        raise FileNotFoundError(name)
+
+    def write(self, name: str, data: bytes | str, folder: int = 0) -> Path:
+        entry = self.dirs[folder]
+        base = Path(entry[1] if isinstance(entry, tuple) else entry)
+        path = base / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        return path
+
+    def touch_all(self) -> None:
+        """What a fresh CI checkout does: every mtime becomes 'now'."""
+        for entry in self.dirs:
+            base = Path(entry[1] if isinstance(entry, tuple) else entry)
+            for path in base.rglob("*"):
+                if path.is_file():
+                    os.utime(path)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[StaticTree]:
+    """The example project's static files, copied so tests may edit them."""
+    root = tmp_path / "src"
+    pages = root / "pages"
+    assets = root / "assets"
+    shutil.copytree(EXAMPLE / "pages" / "static", pages)
+    shutil.copytree(EXAMPLE / "assets", assets)
+    static = StaticTree(root, [str(pages), ("assets", str(assets))])
+    with override_settings(STATICFILES_DIRS=static.dirs):
+        yield static
+
+
+@pytest.fixture
+def small_tree(tmp_path: Path) -> Iterator[StaticTree]:
+    """A handful of files with references, for fast and focused tests."""
+    root = tmp_path / "small"
+    static = StaticTree(root, [str(root)])
+    static.write(
+        "css/base.css", '@import url("vars.css");\nbody { background: url("../img/a.png"); }\n'
+    )
+    static.write("css/vars.css", ":root { --c: red; }\n")
+    static.write("img/a.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    static.write("js/app.js", "console.log('hi');\n")
+    with override_settings(
+        STATICFILES_DIRS=static.dirs, INSTALLED_APPS=["django.contrib.staticfiles"]
+    ):
+        yield static
+
+
+# -- running collectstatic -----------------------------------------------------------------
+@dataclass
+class Collected:
+    stdout: str
+    stderr: str
+    error: CommandError | None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else 1
+
+
+def collect(backend: str, options: dict[str, Any], *args: str) -> Collected:
+    """Run the stock ``collectstatic`` with ``backend`` as the staticfiles storage."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": backend, "OPTIONS": options},
+    }
+    error = None
+    with override_settings(STORAGES=storages):
+        try:
+            call_command(
+                "collectstatic", "--noinput", *args, stdout=stdout, stderr=stderr, verbosity=1
+            )
+        except CommandError as exc:
+            error = exc
+    return Collected(stdout.getvalue(), stderr.getvalue(), error)
+
+
+def local_collect(tmp: Path, *args: str, **storage_options: Any) -> dict[str, bytes]:
+    """What Django's own ManifestStaticFilesStorage writes for the current sources."""
+    root = tmp / "local-root"
+    shutil.rmtree(root, ignore_errors=True)
+    options = {"location": str(root), **storage_options}
+    result = collect(
+        "django.contrib.staticfiles.storage.ManifestStaticFilesStorage", options, *args
+    )
+    assert result.error is None, result.stderr
+    return {
+        str(path.relative_to(root)).replace(os.sep, "/"): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file()
+    }

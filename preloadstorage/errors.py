@@ -22,16 +22,25 @@ class PreloadError(CommandError):
 class SyncFailed(CommandError):
     """Some uploads or deletes failed for good; the live manifest was left alone."""
 
-    def __init__(self, action: str, where: str, failures: Sequence[tuple[str, BaseException]]):
+    def __init__(
+        self, action: str, where: str, failures: Sequence[tuple[str, BaseException]]
+    ) -> None:
         self.failures = list(failures)
-        shown = "\n".join(f"  {name}: {describe(exc)}" for name, exc in self.failures[:20])
-        more = len(self.failures) - 20
-        if more > 0:
-            shown += f"\n  ... and {more} more"
+        # Group by cause: a refused write fails every file the same way, and one line
+        # per cause (with a few names) says more than hundreds of identical lines.
+        causes: dict[str, list[str]] = {}
+        for name, exc in self.failures:
+            causes.setdefault(describe(exc), []).append(name)
+        lines = []
+        for cause, names in sorted(causes.items(), key=lambda item: -len(item[1])):
+            shown = ", ".join(names[:10]) + (
+                f" and {len(names) - 10} more" if len(names) > 10 else ""
+            )
+            lines.append(f"  {cause}: {shown}")
         super().__init__(
             f"{len(self.failures)} file(s) could not be {action} {where}; nothing that the "
-            f"live manifest names was changed or deleted, and re-running collectstatic "
-            f"once the cause is fixed sends only what is missing:\n{shown}"
+            "live manifest names was changed or deleted, and re-running collectstatic "
+            "once the cause is fixed sends only what is missing:\n" + "\n".join(lines)
         )
 
     @property

@@ -96,6 +96,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         proxy.stop()
     for server in _servers.values():
         server.stop()
+    shutil.rmtree(settings.STATIC_ROOT, ignore_errors=True)
 
 
 def make_target(kind: str) -> Target:

@@ -7,7 +7,7 @@ from preloadstorage.errors import SyncFailed, describe, redact
 
 def test_sync_failed_names_files_and_causes() -> None:
     exc = SyncFailed("uploaded to", "s3://b/static/", [("css/a.css", RuntimeError("AccessDenied"))])
-    assert "css/a.css: RuntimeError: AccessDenied" in str(exc)
+    assert "RuntimeError: AccessDenied: css/a.css" in str(exc)
     assert "s3://b/static/" in str(exc) and exc.names == ["css/a.css"]
 
 

@@ -10,6 +10,7 @@ import gzip
 import math
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -156,15 +157,31 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
 
     # -- hooks -----------------------------------------------------------------------
     def _preload_list(self) -> Iterator[RemoteObject]:
-        paginator = self._preload_client.get_paginator("list_objects_v2")
+        prefix = self._preload_prefix()
         try:
-            for page in paginator.paginate(Bucket=self.bucket_name, Prefix=self._preload_prefix()):
-                for item in page.get("Contents", ()):
-                    yield RemoteObject(
-                        item["Key"], item["Size"], item["LastModified"], _etag(item.get("ETag"))
-                    )
+            first = self._preload_client.list_objects_v2(Bucket=self.bucket_name, Prefix=prefix)
+            yield from _objects(first)
+            if first.get("IsTruncated"):
+                # A big prefix: list its top-level folders side by side instead of
+                # walking thousands of pages one after another.
+                yield from self._preload_list_parallel(prefix)
         except (ClientError, BotoCoreError) as exc:
             raise self._preload_explain(exc, "list") from exc
+
+    def _preload_list_parallel(self, prefix: str) -> Iterator[RemoteObject]:
+        paginator = self._preload_client.get_paginator("list_objects_v2")
+        folders: list[str] = []
+        for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix, Delimiter="/"):
+            yield from _objects(page)
+            folders.extend(common["Prefix"] for common in page.get("CommonPrefixes", ()))
+
+        def list_folder(folder: str) -> list[RemoteObject]:
+            pages = paginator.paginate(Bucket=self.bucket_name, Prefix=folder)
+            return [obj for page in pages for obj in _objects(page)]
+
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, 8) or 1) as pool:
+            for objects in pool.map(list_folder, folders):
+                yield from objects
 
     def _preload_stat(self, key: str) -> RemoteObject | None:
         try:
@@ -272,6 +289,11 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
         if self.gzip and response.get("ContentEncoding") == "gzip":
             body = gzip.decompress(body)
         return body
+
+
+def _objects(page: dict[str, Any]) -> Iterator[RemoteObject]:
+    for item in page.get("Contents", ()):
+        yield RemoteObject(item["Key"], item["Size"], item["LastModified"], _etag(item.get("ETag")))
 
 
 def _etag(value: str | None) -> str | None:

@@ -261,23 +261,33 @@ class PreloadMixin(_StorageBase):
         """Wait for all uploads, then write the manifest, then apply deletes.
 
         Errors are yielded, as ``post_process()`` must, so the command fails with a
-        message naming the files; nothing is deleted after a failed upload.
+        message naming the files; nothing is deleted after a failed upload. The run is
+        finished (summary printed) before an error is yielded: the command stops
+        iterating at the first error.
         """
         try:
-            if run.wait():
-                yield _failure(run.fail("uploaded to"))
-                return
-            if manifest:
-                self.save_manifest()  # type: ignore[attr-defined]
-                if run.wait():
-                    yield _failure(run.fail("uploaded to"))
-                    return
-            failures = run.apply_deletes()
-            if failures:
-                run.failures.extend(failures)
-                yield _failure(SyncFailed("deleted from", self._preload_where(), failures))
+            error: Exception | None = self._preload_settle(run, manifest)
+        except Exception as exc:  # e.g. a separate manifest_storage refused the write
+            error = exc
         finally:
             run.finish()
+        if isinstance(error, SyncFailed):
+            yield _failure(error)
+        elif error is not None:
+            yield "staticfiles manifest", None, error
+
+    def _preload_settle(self, run: SyncRun, manifest: bool) -> SyncFailed | None:
+        if run.wait():
+            return run.fail("uploaded to")
+        if manifest:
+            self.save_manifest()
+            if run.wait():
+                return run.fail("uploaded to")
+        failures = run.apply_deletes()
+        if failures:
+            run.failures.extend(failures)
+            return SyncFailed("deleted from", self._preload_where(), failures)
+        return None
 
     # -- hooks the backend adapter implements ----------------------------------------------
     def _preload_where(self) -> str:

@@ -191,7 +191,7 @@ def tree(tmp_path: Path) -> Iterator[StaticTree]:
     assets = root / "assets"
     shutil.copytree(EXAMPLE / "pages" / "static", pages)
     shutil.copytree(EXAMPLE / "assets", assets)
-    static = StaticTree(root, [str(pages), ("assets", str(assets))])
+    static = StaticTree(root, [str(pages), str(assets)])
     with override_settings(STATICFILES_DIRS=static.dirs):
         yield static
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Target
+from .base import Target, parallel_map
 
 
 class S3Target(Target):
@@ -43,13 +43,17 @@ class S3Target(Target):
         return {"object_parameters": {"CacheControl": value}}
 
     def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
-        found = {}
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", ()):
-                body = self.client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                found[item["Key"]] = body
-        return found
+        keys = [
+            item["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", ())
+        ]
+
+        def read(key: str) -> bytes:
+            return bytes(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+        return dict(zip(keys, parallel_map(read, keys), strict=True))
 
     def metadata(self, bucket: str, key: str) -> dict[str, str | None]:
         head = self.client.head_object(Bucket=bucket, Key=key)

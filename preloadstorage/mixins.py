@@ -185,6 +185,7 @@ class PreloadMixin(_StorageBase):
             upload = self._preload_prepare(name, content)
         source_time: datetime = source_storage.get_modified_time(source_path)
         if self._preload_matches(obj, upload):
+            run.stats.add(unchanged=1)
             return max(modified, source_time)
         run.prepared[upload.key] = upload
         return min(modified, source_time - timedelta(seconds=1))

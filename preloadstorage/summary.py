@@ -61,20 +61,19 @@ class SyncStats:
             )
 
 
-def emit(message: str, command: Any, level: int = logging.INFO) -> None:
-    """Log ``message`` on the ``preloadstorage`` logger, visibly by default.
+def emit(message: str, output: Any, level: int = logging.INFO) -> None:
+    """Send ``message`` to the ``preloadstorage`` logger if it is configured, else print it.
 
-    Django configures no handler for this logger, and the root logger drops INFO, so
-    when logging would swallow the line it goes to the command's stdout instead (where
-    ``call_command(stdout=...)`` and ``--verbosity 0`` apply as usual).
+    Django's default logging has no handler for this logger (and the root logger drops
+    INFO), so by default the line goes to the command's output, where
+    ``call_command(stdout=...)`` and ``--verbosity 0`` apply as usual. A ``preloadstorage``
+    entry in ``LOGGING`` routes it through logging instead.
     """
-    if logger.isEnabledFor(level) and logger.hasHandlers():
+    if logger.handlers or output is None:
         logger.log(level, message)
-    elif command is not None and getattr(command, "verbosity", 1) >= 1:
-        stream = command.stderr if level >= logging.WARNING else command.stdout
+    elif getattr(output, "verbosity", 1) >= 1 or level >= logging.WARNING:
+        stream = output.stderr if level >= logging.WARNING else output.stdout
         stream.write(message)
-    elif level >= logging.WARNING:
-        logger.log(level, message)
 
 
 class Progress:
@@ -84,8 +83,8 @@ class Progress:
     in a CI log alike.
     """
 
-    def __init__(self, command: Any, interval: float) -> None:
-        self.command = command
+    def __init__(self, output: Any, interval: float) -> None:
+        self.output = output
         self.interval = interval
         self._last = time.monotonic()
 
@@ -95,4 +94,4 @@ class Progress:
             return
         self._last = now
         percent = 100 * done // max(total, 1)
-        emit(f"preloadstorage: uploaded {done}/{total} ({percent}%)...", self.command)
+        emit(f"preloadstorage: uploaded {done}/{total} ({percent}%)...", self.output)

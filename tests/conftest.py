@@ -149,6 +149,25 @@ def moto() -> Iterator[Target]:
     _reset_proxy(tgt)
 
 
+@pytest.fixture(autouse=True)
+def _keep_storage_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Django < 5.1: ``override_settings(STORAGES=...)`` drops the staticfiles OPTIONS.
+
+    Its deprecation shim sets STATICFILES_STORAGE alongside, so ``is_overridden()`` is
+    true and ``StorageHandler.backends`` rebuilds the alias from the BACKEND alone. Real
+    settings modules are not affected: only the test-time override is.
+    """
+    if django.VERSION >= (5, 1):
+        return
+    from django.core.files.storage.handler import StorageHandler
+
+    monkeypatch.setattr(
+        StorageHandler,
+        "backends",
+        property(lambda self: self._backends if self._backends is not None else settings.STORAGES),
+    )
+
+
 # -- static trees ------------------------------------------------------------------------
 @dataclass
 class StaticTree:

@@ -225,14 +225,14 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
             return False
         if "-" not in etag:
             return etag == payload.md5.hex()
-        # Multipart: MD5 of the part MD5s. Try our part size, then the one the part
-        # count implies (objects uploaded by another tool with other settings).
+        # Multipart: MD5 of the part MD5s. Try our part size, then the whole-MiB part
+        # sizes that give this part count (objects uploaded by other tools), common
+        # ones first; a few full reads of a large file beat re-uploading it.
         parts = int(etag.rsplit("-", 1)[1])
-        candidates = [self._part_size(payload.size)]
-        implied = math.ceil(payload.size / parts / _MIB) * _MIB
-        if math.ceil(payload.size / implied) == parts:
-            candidates.append(implied)
-        return any(s3_etag(payload, 0, size) == etag for size in dict.fromkeys(candidates))
+        return any(
+            s3_etag(payload, 0, size) == etag
+            for size in _part_size_candidates(payload.size, parts, self._part_size(payload.size))
+        )
 
     def _preload_upload(self, upload: Upload) -> RemoteObject:
         client = self._preload_client
@@ -278,17 +278,43 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
         params = _filter_download_params(self.get_object_parameters(name))
         try:
             response = self._preload_client.get_object(Bucket=self.bucket_name, Key=key, **params)
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        except (ClientError, BotoCoreError) as exc:
+            in_collectstatic = find_collectstatic() is not None
+            status = None
+            if isinstance(exc, ClientError):
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = (
+                exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+            )
             # 403 is S3's answer for a missing key without s3:ListBucket; only trust
             # that reading during collectstatic, which is about to write the file.
-            if status == 404 or (status == 403 and find_collectstatic() is not None):
+            if (status == 404 and code != "NoSuchBucket") or (status == 403 and in_collectstatic):
                 return None
+            if in_collectstatic:
+                raise self._preload_explain(exc, "read") from exc
             raise
         body: bytes = response["Body"].read()
         if self.gzip and response.get("ContentEncoding") == "gzip":
             body = gzip.decompress(body)
         return body
+
+
+_COMMON_PART_SIZES = (8, 5, 16, 15, 10, 64, 100, 32, 50, 25)
+
+
+def _part_size_candidates(size: int, parts: int, ours: int) -> list[int]:
+    """Part sizes (bytes) that split ``size`` into exactly ``parts`` parts."""
+
+    def fits(part: int) -> bool:
+        return part > 0 and math.ceil(size / part) == parts
+
+    sizes = [ours] if fits(ours) else []
+    low = math.ceil(size / parts / _MIB)
+    high = math.ceil(size / (parts - 1) / _MIB) if parts > 1 else low
+    whole = [m for m in range(low, high + 1) if fits(m * _MIB)]
+    whole.sort(key=lambda m: (_COMMON_PART_SIZES.index(m) if m in _COMMON_PART_SIZES else 99, m))
+    sizes.extend(m * _MIB for m in whole if m * _MIB != ours)
+    return sizes[:6]
 
 
 def _objects(page: dict[str, Any]) -> Iterator[RemoteObject]:

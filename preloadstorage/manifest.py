@@ -64,19 +64,21 @@ class LocalManifestMixin(ManifestFilesMixin):
                 results, error = self._preload_stage(paths, **options)
             finally:
                 self._preload_staging = None
-            yield from results
-            if error is not None:
+            if error is None:
+                for name, path in staging.outputs():
+                    with open(path, "rb") as content:
+                        storage._preload_sync(run, name, content)
+                outcome = list(storage._preload_barrier(run, manifest=staging.manifest_requested))
+            else:
                 # Let the originals already in flight land, then fail like Django does.
                 run.wait()
                 run.finish()
-                yield error
-                return
-            for name, path in staging.outputs():
-                with open(path, "rb") as content:
-                    storage._preload_sync(run, name, content)
-            yield from storage._preload_barrier(run, manifest=staging.manifest_requested)
+                outcome = [error]
         finally:
+            # Before anything is yielded: the command stops iterating at the first error.
             staging.cleanup()
+        yield from results
+        yield from outcome
 
     def _preload_stage(
         self, paths: dict[str, Any], **options: Any

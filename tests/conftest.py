@@ -116,7 +116,14 @@ def make_target(kind: str) -> Target:
 def _reset_proxy(target: Target) -> None:
     proxy = target.proxy
     proxy.reset()
-    for attr, value in (("fault_rate", 0.0), ("rule", None), ("deny_list", False), ("delay", 0.0)):
+    defaults = (
+        ("fault_rate", 0.0),
+        ("fault_kinds", ("503",)),
+        ("rule", None),
+        ("deny_list", False),
+        ("delay", 0.0),
+    )
+    for attr, value in defaults:
         if hasattr(proxy, attr):
             setattr(proxy, attr, value)
 

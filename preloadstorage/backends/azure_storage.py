@@ -13,14 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-)
-from azure.core.utils import parse_connection_string
+from azure.core import exceptions as az
 from azure.storage.blob import BlobServiceClient, ContentSettings, ExponentialRetry
 from requests import Session
 from requests.adapters import HTTPAdapter
@@ -50,14 +43,10 @@ else:
 
 
 class _ShortRetry(ExponentialRetry):
-    """The SDK's retry rules (5xx, 408, resets) with short, capped, jittered waits.
-
-    The SDK's default first waits ~15 s, then 18 s, 24 s: with a few throttled requests
-    a deploy stalls for minutes.
-    """
+    """The SDK's retry rules with waits from 0.25 s doubling up to 8 s (SDK: 15, 18, 24 s)."""
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
-        return min(8.0, 0.25 * 2 ** settings["count"]) * random.uniform(0.5, 1.0)
+        return float(min(8.0, 0.25 * 2 ** settings["count"]) * random.uniform(0.5, 1.0))
 
 
 class AzurePreloadMixin(PreloadMixin, _AzureBase):
@@ -76,6 +65,8 @@ class AzurePreloadMixin(PreloadMixin, _AzureBase):
     preload_overwrite_setting = "AZURE_OVERWRITE_FILES"
     #: Blobs per List Blobs page: the service's maximum (and Azurite's default).
     preload_page_size = 5000
+    client_options: dict[str, Any]
+    connection_string: str | None
 
     def get_default_settings(self) -> dict[str, Any]:
         defaults: dict[str, Any] = super().get_default_settings()
@@ -87,8 +78,17 @@ class AzurePreloadMixin(PreloadMixin, _AzureBase):
     # -- plumbing --------------------------------------------------------------------
     def _get_service_client(self) -> Any:
         user: dict[str, Any] = dict(self.client_options or {})
-        options = {**self._preload_client_defaults(user), **user}
-        options["raw_request_hook"] = self._preload_hook(user.get("raw_request_hook"))
+        options: dict[str, Any] = {}
+        if not _RETRY_OPTIONS & set(user):
+            n = self.max_attempts - 1
+            options["retry_policy"] = _ShortRetry(
+                retry_total=n, retry_connect=n, retry_read=n, retry_status=n
+            )
+        if "transport" not in user and "session" not in user:
+            # requests keeps 10 connections per host; the upload threads (each with up to
+            # upload_max_conn block uploads) would open and drop extra ones per request.
+            options["session"] = _session(max(10, self.max_workers * self.upload_max_conn))
+        options.update(user, raw_request_hook=self._preload_hook(user.get("raw_request_hook")))
         if self.connection_string is not None:
             # django-storages ignores client_options with a connection string: the retry
             # policy, the pool and the request counter would all be lost.
@@ -98,21 +98,6 @@ class AzurePreloadMixin(PreloadMixin, _AzureBase):
             return super()._get_service_client()
         finally:
             self.client_options = stock
-
-    def _preload_client_defaults(self, user: dict[str, Any]) -> dict[str, Any]:
-        defaults: dict[str, Any] = {}
-        if not _RETRY_OPTIONS & set(user):
-            retries = self.max_attempts - 1
-            defaults["retry_policy"] = _ShortRetry(
-                retry_total=retries, retry_connect=retries, retry_read=retries,
-                retry_status=retries,
-            )  # fmt: skip
-        if "transport" not in user and "session" not in user:
-            # requests keeps 10 connections per host; the upload threads (each with up to
-            # upload_max_conn block uploads) would open and drop extra ones per request.
-            size = max(10, self.max_workers * max(1, self.upload_max_conn))
-            defaults["session"] = _session(size)
-        return defaults
 
     def _preload_hook(self, chained: Any) -> Any:
         def count(request: Any) -> None:
@@ -132,41 +117,24 @@ class AzurePreloadMixin(PreloadMixin, _AzureBase):
         # AzureStorage._get_valid_path() strips dots and slashes from both ends of a name.
         return key.strip("./") or key
 
-    def _preload_account(self) -> str:
-        if self.account_name:
-            return str(self.account_name)
-        try:
-            parsed = parse_connection_string(self.connection_string or "")
-            return (urlsplit(parsed.get("blobendpoint", "")).hostname or "?").split(".")[0]
-        except ValueError:
-            return "?"
-
     def _preload_where(self) -> str:
-        return f"azure://{self._preload_account()}/{self.azure_container}/{self._preload_prefix()}"
+        # account_name comes from the settings or the connection string's AccountName.
+        account = self.account_name or getattr(self._service_client, "account_name", "?")
+        return f"azure://{account}/{self.azure_container}/{self._preload_prefix()}"
 
     def _preload_prefix(self) -> str:
         return self._normalize_name("")  # type: ignore[no-any-return]
 
     def _preload_endpoint(self) -> str:
-        try:
-            parts = urlsplit(self.service_client.url)
+        try:  # never the query string: it may hold a SAS token
+            return str(urlsplit(self.service_client.url)._replace(query="").geturl()).rstrip("/")
         except Exception:  # the client itself could not be built (malformed settings)
             return "Azure Blob Storage"
-        # Never the query string: it may hold a SAS token.
-        return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
     def _preload_explain(self, exc: Exception, action: str) -> Exception:
         """Turn a client error into the error a user can act on (never with secrets)."""
-        where = self._preload_where()
-        if isinstance(exc, ValueError):
-            return PreloadError(
-                f"Could not {action} {where}: {describe(exc)}. Check connection_string "
-                "(AZURE_CONNECTION_STRING) or account_name/account_key (AZURE_ACCOUNT_NAME / "
-                "AZURE_ACCOUNT_KEY)."
-            )
-        endpoint = self._preload_endpoint()
-        code = _code(exc)
-        if isinstance(exc, ServiceRequestError):  # refused, DNS, TLS: nothing was answered
+        where, endpoint, code = self._preload_where(), self._preload_endpoint(), _code(exc)
+        if isinstance(exc, az.ServiceRequestError):  # refused, DNS, TLS: nothing was answered
             return PreloadError(
                 f"Could not reach {endpoint} to {action} {where} ({describe(exc)}). Check "
                 "the BlobEndpoint of connection_string (AZURE_CONNECTION_STRING), or "
@@ -180,47 +148,38 @@ class AzurePreloadMixin(PreloadMixin, _AzureBase):
                 "token_credential or connection_string (AZURE_CONNECTION_STRING), and the "
                 "account's network rules."
             )
-        if isinstance(exc, ResourceNotFoundError) and code == "ContainerNotFound":
+        if isinstance(exc, az.ResourceNotFoundError) and code == "ContainerNotFound":
             return PreloadError(
                 f"The container '{self.azure_container}' does not exist at {endpoint}: create "
                 "it, or fix azure_container (AZURE_CONTAINER)."
             )
-        if action == "list" and isinstance(exc, HttpResponseError) and exc.status_code == 403:
+        if action == "list" and isinstance(exc, az.HttpResponseError) and exc.status_code == 403:
             return ListingDenied(
                 f"Listing {where} was denied ({code}). Allow listing the container (the 'l' "
                 "permission of a SAS, or a role such as Storage Blob Data Reader) to make "
                 "collectstatic fast."
             )
-        return PreloadError(f"Could not {action} {where}: {describe(exc)}")
-
-    def _preload_encrypted(self) -> bool:
-        # Client-side encryption: the stored bytes (and their MD5) are not the source's.
-        return getattr(self.client, "key_encryption_key", None) is not None
+        hint = " (check connection_string, AZURE_CONNECTION_STRING)" * isinstance(exc, ValueError)
+        return PreloadError(f"Could not {action} {where}: {describe(exc)}{hint}")
 
     # -- hooks -----------------------------------------------------------------------
     def _preload_list(self) -> Iterator[RemoteObject]:
         prefix = self._preload_prefix()
-        try:
+        try:  # one paginated listing; each item has the size and Content-MD5
             blobs = self.client.list_blobs(
-                name_starts_with=prefix or None,
-                results_per_page=self.preload_page_size,
-                timeout=self.timeout,
+                prefix or None, results_per_page=self.preload_page_size, timeout=self.timeout
             )
-            for blob in blobs:
-                yield _remote(blob)
-        except (AzureError, ValueError) as exc:
+            yield from map(_remote, blobs)
+        except (az.AzureError, ValueError) as exc:
             raise self._preload_explain(exc, "list") from exc
 
     def _preload_stat(self, key: str) -> RemoteObject | None:
         try:
             blob = self.client.get_blob_client(key).get_blob_properties(timeout=self.timeout)
-        except ResourceNotFoundError:
-            return None
-        except HttpResponseError as exc:
-            if exc.status_code == 403:
-                return None  # cannot tell: treat as missing, so the file is uploaded
-            raise self._preload_explain(exc, "read") from exc
-        except AzureError as exc:
+        except az.AzureError as exc:
+            # 404, or 403 (cannot tell): missing, so the file is uploaded, never skipped.
+            if getattr(exc, "status_code", None) in (403, 404) and not _refused(exc):
+                return None
             raise self._preload_explain(exc, "read") from exc
         return _remote(blob)
 
@@ -230,65 +189,56 @@ class AzurePreloadMixin(PreloadMixin, _AzureBase):
         # content_type or the guessed one, the guessed encoding, cache_control, then
         # get_object_parameters(). No compression: AzureStorage sends the bytes as given.
         params: dict[str, Any] = self._get_content_settings_parameters(key, content)
-        return Upload(name, key, Payload.from_content(content), params)
+        # With client-side encryption the stored bytes (and their MD5) are not these.
+        trusted = getattr(self.client, "key_encryption_key", None) is None
+        return Upload(name, key, Payload.from_content(content), params, {"trusted": trusted})
 
     def _preload_matches(self, remote: RemoteObject, upload: Upload) -> bool:
         payload = upload.payload
-        if remote.fingerprint is None or remote.size != payload.size:
-            return False
-        if self._preload_encrypted():
+        if not upload.extra["trusted"] or remote.size != payload.size:
             return False
         return remote.fingerprint == f"md5:{b64(payload.md5)}"
 
     def _preload_upload(self, upload: Upload) -> RemoteObject:
         payload = upload.payload
         content_settings = ContentSettings(**upload.params)
-        fingerprint = None
-        if not self._preload_encrypted():
+        fingerprint = f"md5:{b64(payload.md5)}" if upload.extra["trusted"] else None
+        if fingerprint:
             # Put Blob stores an MD5 by itself, Put Block List does not: say it always,
             # so a file above max_single_put_size is also skipped next time.
             content_settings.content_md5 = bytearray(payload.md5)
-            fingerprint = f"md5:{b64(payload.md5)}"
         with payload.open() as data:
             # With the length known, one Put Blob up to the client's max_single_put_size
             # (64 MiB), blocks above it: the stock call and settings otherwise.
             self.client.upload_blob(
-                upload.key,
-                data,
-                length=payload.size,
-                content_settings=content_settings,
-                max_concurrency=self.upload_max_conn,
-                timeout=self.timeout,
-                overwrite=True,
-            )
+                upload.key, data, length=payload.size, content_settings=content_settings,
+                max_concurrency=self.upload_max_conn, timeout=self.timeout, overwrite=True,
+            )  # fmt: skip
         return RemoteObject(upload.key, payload.size, datetime.now(timezone.utc), fingerprint)
 
     def _preload_delete(self, keys: list[str]) -> list[tuple[str, BaseException]]:
-        failures: list[tuple[str, BaseException]] = []
-        singles = list(keys)
-        if not self.__dict__.get("_preload_no_batch"):
+        singles, failures = list(keys), list[tuple[str, BaseException]]()
+        if not self.__dict__.get("_preload_no_batch"):  # batches of 256, side by side
             chunks = [keys[i : i + _BATCH_SIZE] for i in range(0, len(keys), _BATCH_SIZE)]
             singles = []
             with ThreadPoolExecutor(max_workers=min(self.max_workers, len(chunks))) as pool:
                 for retry, failed in pool.map(self._preload_delete_batch, chunks):
                     singles.extend(retry)
                     failures.extend(failed)
-
-        def delete_one(key: str) -> BaseException | None:
-            try:
-                self.client.delete_blob(key, timeout=self.timeout)
-            except ResourceNotFoundError:
-                pass  # already gone: what the stock delete() ignores too
-            except Exception as exc:
-                return exc
-            return None
-
-        if singles:
-            with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
-                for key, exc in zip(singles, pool.map(delete_one, singles), strict=True):
-                    if exc is not None:
-                        failures.append((key, exc))
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            for key, exc in zip(singles, pool.map(self._preload_delete_one, singles), strict=True):
+                if exc is not None:
+                    failures.append((key, exc))
         return failures
+
+    def _preload_delete_one(self, key: str) -> BaseException | None:
+        try:
+            self.client.delete_blob(key, timeout=self.timeout)
+        except az.ResourceNotFoundError:
+            pass  # already gone: what the stock delete() ignores too
+        except Exception as exc:
+            return exc
+        return None
 
     def _preload_delete_batch(
         self, chunk: list[str]
@@ -298,31 +248,32 @@ class AzurePreloadMixin(PreloadMixin, _AzureBase):
             responses = list(
                 self.client.delete_blobs(*chunk, raise_on_any_failure=False, timeout=self.timeout)
             )
-        except HttpResponseError as exc:
+        except az.HttpResponseError as exc:
             if exc.status_code in (400, 404, 405, 501):
                 self._preload_no_batch = True  # a server (or emulator) without Blob Batch
             return list(chunk), []
-        except AzureError:
+        except az.AzureError:
             return list(chunk), []  # the single deletes retry, and report
         retry: list[str] = []
         failures: list[tuple[str, BaseException]] = []
         for key, response in zip(chunk, responses, strict=True):
             status = response.status_code
-            if status in _TRANSIENT:
+            if status in _TRANSIENT:  # the single delete retries it
                 retry.append(key)
-            elif not (200 <= status < 300 or status == 404):
+            elif not (200 <= status < 300 or status == 404):  # 404: already gone
                 code = response.headers.get("x-ms-error-code", "")
                 failures.append((key, RuntimeError(f"Delete Blob answered {status} {code}")))
         return retry, failures
 
     def _preload_read(self, name: str) -> bytes | None:
         try:
-            return bytes(self.client.download_blob(self._preload_key(name)).readall())
-        except ResourceNotFoundError:
+            blob = self.client.download_blob(self._preload_key(name), timeout=self.timeout)
+            return bytes(blob.readall())
+        except az.ResourceNotFoundError:
             # What ManifestFilesMixin expects of a missing manifest; stock AzureStorage
             # lets this escape and crashes a first deploy (django-storages#630).
             return None
-        except (AzureError, ValueError) as exc:
+        except (az.AzureError, ValueError) as exc:
             # In collectstatic this runs while the storage is created: say what to fix.
             # A write-only SAS may not read the old manifest; the run does not need it.
             if find_collectstatic() is None:
@@ -335,13 +286,10 @@ class AzurePreloadMixin(PreloadMixin, _AzureBase):
 def _session(pool_size: int) -> Session:
     """A requests session as azure-core builds one, with a bigger connection pool."""
     session = Session()
-    # azure-core's own adapter settings: the SDK's retry policy does the retrying.
-    adapter = HTTPAdapter(
-        pool_maxsize=pool_size,
-        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    # No retries in requests (as azure-core): the SDK's retry policy does the retrying.
+    no_retries = Retry(total=False, redirect=False, raise_on_status=False)
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, HTTPAdapter(pool_maxsize=pool_size, max_retries=no_retries))
     return session
 
 
@@ -352,7 +300,7 @@ def _code(exc: Exception) -> str:
 
 def _refused(exc: Exception) -> bool:
     """Bad key or SAS (Azurite says AuthorizationFailure where Azure says AuthenticationFailed)."""
-    return isinstance(exc, ClientAuthenticationError) or _code(exc) == "AuthorizationFailure"
+    return isinstance(exc, az.ClientAuthenticationError) or _code(exc) == "AuthorizationFailure"
 
 
 def _remote(blob: Any) -> RemoteObject:
@@ -373,14 +321,13 @@ def _operation(method: str, url: str, headers: Any) -> str:
             return "ListBlobs"
         verbs = {"PUT": "CreateContainer", "DELETE": "DeleteContainer"}
         return verbs.get(method, "GetContainerProperties") if not comp else f"Container:{comp}"
-    if method == "PUT":
-        if comp in ("block", "blocklist"):
-            return "PutBlock" if comp == "block" else "PutBlockList"
-        if comp:
-            return f"Blob:{comp}"
+    if comp:
+        return {"block": "PutBlock", "blocklist": "PutBlockList"}.get(comp, f"Blob:{comp}")
+    if method == "PUT":  # Copy Blob sends no bytes
         return "CopyBlob" if "x-ms-copy-source" in headers else "PutBlob"
-    verbs = {"GET": "GetBlob", "HEAD": "GetBlobProperties", "DELETE": "DeleteBlob"}
-    return verbs.get(method, f"Other:{method}") if not comp else f"Blob:{comp}"
+    return {"GET": "GetBlob", "HEAD": "GetBlobProperties", "DELETE": "DeleteBlob"}.get(
+        method, f"Other:{method}"
+    )
 
 
 class PreloadingAzureStorage(AzurePreloadMixin, AzureStorage):

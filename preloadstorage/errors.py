@@ -65,6 +65,10 @@ def describe(exc: BaseException) -> str:
     """One line for an exception, without traceback and without secrets."""
     lines = str(exc).strip().splitlines()
     text = redact(lines[0]) if lines else ""
+    # Azure keeps the service's error code apart from the message.
+    code = getattr(exc, "error_code", None)
+    if code and str(code) not in text:
+        text = f"{code}: {text}" if text else str(code)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -182,3 +182,23 @@ def test_use_tz_false_still_skips(moto: Target, small_tree: StaticTree, use_tz: 
         result = deploy(moto, bucket)
     assert result.exit_code == 0, result.stderr
     assert moto.count(moto.upload_ops) == 0
+
+
+class SmallPages(PreloadingS3Storage):
+    preload_page_size = 4
+
+
+def test_big_prefixes_are_listed_folder_by_folder(moto: Target) -> None:
+    from preloadstorage.backends import s3 as s3_module
+
+    bucket = moto.new_bucket()
+    keys = [f"{LOCATION}/root-{i}.txt" for i in range(3)]
+    keys += [f"{LOCATION}/{folder}/{i:02d}.css" for folder in "abcdef" for i in range(7)]
+    keys.append("elsewhere/x.txt")
+    for key in keys:
+        moto.put(bucket, key, key.encode())
+    storage = SmallPages(**moto.options(bucket, LOCATION))
+    listed = sorted(obj.key for obj in storage._preload_list())
+    assert listed == sorted(k for k in keys if k.startswith(LOCATION + "/"))
+    assert s3_module._SEQUENTIAL_PAGES * SmallPages.preload_page_size < len(listed)
+    assert moto.count(frozenset({"ListObjectsV2"})) > s3_module._SEQUENTIAL_PAGES

@@ -37,6 +37,7 @@ __all__ = [
 _ETAG_RE = re.compile(r"^[0-9a-f]{32}(-[0-9]+)?$")
 _MIB = 1024 * 1024
 _DELETE_BATCH = 1000  # DeleteObjects' limit
+_SEQUENTIAL_PAGES = 5  # listing pages read in order before going parallel
 _AUTH_CODES = {
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
@@ -67,6 +68,12 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
     preload_overwrite_setting = "AWS_S3_FILE_OVERWRITE"
     preload_extra_init_args = ("cloudfront_signer",)
     client_config: Any
+    #: Objects per listing page (S3's maximum is 1,000).
+    preload_page_size = 1000
+
+    @property
+    def _preload_paging(self) -> dict[str, int]:
+        return {"PageSize": self.preload_page_size}
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
@@ -158,28 +165,53 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
     # -- hooks -----------------------------------------------------------------------
     def _preload_list(self) -> Iterator[RemoteObject]:
         prefix = self._preload_prefix()
+        paginator = self._preload_client.get_paginator("list_objects_v2")
+        last_key = None
         try:
-            first = self._preload_client.list_objects_v2(Bucket=self.bucket_name, Prefix=prefix)
-            yield from _objects(first)
-            if first.get("IsTruncated"):
-                # A big prefix: list its top-level folders side by side instead of
-                # walking thousands of pages one after another.
-                yield from self._preload_list_parallel(prefix)
+            pages = paginator.paginate(
+                Bucket=self.bucket_name, Prefix=prefix, PaginationConfig=self._preload_paging
+            )
+            for number, page in enumerate(pages, start=1):
+                for obj in _objects(page):
+                    last_key = obj.key
+                    yield obj
+                if number == _SEQUENTIAL_PAGES and page.get("IsTruncated") and last_key:
+                    # A big prefix: list the rest folder by folder, side by side, instead
+                    # of walking thousands of pages one after another.
+                    yield from self._preload_list_rest(prefix, last_key)
+                    return
         except (ClientError, BotoCoreError) as exc:
             raise self._preload_explain(exc, "list") from exc
 
-    def _preload_list_parallel(self, prefix: str) -> Iterator[RemoteObject]:
+    def _preload_list_rest(self, prefix: str, after: str) -> Iterator[RemoteObject]:
+        """Every object after ``after``, listing top-level folders in parallel."""
         paginator = self._preload_client.get_paginator("list_objects_v2")
         folders: list[str] = []
-        for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix, Delimiter="/"):
-            yield from _objects(page)
-            folders.extend(common["Prefix"] for common in page.get("CommonPrefixes", ()))
+        listing = paginator.paginate(
+            Bucket=self.bucket_name,
+            Prefix=prefix,
+            Delimiter="/",
+            PaginationConfig=self._preload_paging,
+        )
+        for page in listing:
+            yield from (obj for obj in _objects(page) if obj.key > after)
+            for common in page.get("CommonPrefixes", ()):
+                folder = common["Prefix"]
+                # Keys sort lexicographically: earlier folders were listed already.
+                if after.startswith(folder) or folder > after:
+                    folders.append(folder)
 
         def list_folder(folder: str) -> list[RemoteObject]:
-            pages = paginator.paginate(Bucket=self.bucket_name, Prefix=folder)
+            start = {"StartAfter": after} if after.startswith(folder) else {}
+            pages = paginator.paginate(
+                Bucket=self.bucket_name,
+                Prefix=folder,
+                PaginationConfig=self._preload_paging,
+                **start,
+            )
             return [obj for page in pages for obj in _objects(page)]
 
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, 8) or 1) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, 8)) as pool:
             for objects in pool.map(list_folder, folders):
                 yield from objects
 

@@ -53,8 +53,11 @@ ALL_TARGETS = ("moto", "seaweedfs", "gcs", "azure")
 
 
 def _selected_targets() -> list[str]:
+    from tests.targets.live import available
+
     chosen = os.environ.get("PRELOADSTORAGE_TARGETS", "")
-    return [t for t in chosen.split(",") if t] if chosen else list(ALL_TARGETS)
+    targets = [t for t in chosen.split(",") if t] if chosen else list(ALL_TARGETS)
+    return targets + [t for t in available() if t not in targets]
 
 
 # -- servers -----------------------------------------------------------------------------
@@ -100,6 +103,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def make_target(kind: str) -> Target:
+    if kind.startswith("live-"):
+        from tests.targets.live import LiveTarget
+
+        return LiveTarget(kind)
     if kind in ("moto", "seaweedfs"):
         from tests.targets.s3 import S3Target
 
@@ -132,11 +139,16 @@ def _reset_proxy(target: Target) -> None:
 def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
     """Every backend on every server: the conformance suite's parameter."""
     tgt = make_target(request.param)
+    live = request.param.startswith("live-")
+    if live and request.node.get_closest_marker("proxy"):
+        pytest.skip("needs the recording proxy (fault injection or per-request records)")
     for name, value in tgt.env().items():
         monkeypatch.setenv(name, value)
     _reset_proxy(tgt)
     yield tgt
     _reset_proxy(tgt)
+    if live:
+        tgt.cleanup()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(params=["moto", "seaweedfs"])
@@ -266,7 +278,22 @@ def collect(backend: str, options: dict[str, Any], *args: str) -> Collected:
             )
         except CommandError as exc:
             error = exc
+        finally:
+            _remember_requests()
     return Collected(stdout.getvalue(), stderr.getvalue(), error)
+
+
+def _remember_requests() -> None:
+    """Keep the storage's own request counts (the live tier has no proxy to count)."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+    from django.utils.functional import empty
+
+    from tests.targets.live import LAST_REQUESTS
+
+    wrapped = staticfiles_storage._wrapped
+    run = None if wrapped is empty else getattr(wrapped, "_preload_run", None)
+    if run is not None:
+        LAST_REQUESTS.update(run.stats.requests)
 
 
 def local_collect(tmp: Path, *args: str, **storage_options: Any) -> dict[str, bytes]:

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import pytest
+
 from tests.conftest import StaticTree, collect, local_collect
 from tests.targets.base import Target
 
@@ -50,6 +52,7 @@ def test_first_deploy_is_byte_exact_with_one_upload_per_object(
     assert "preloadstorage:" in result.stdout and f"{len(expected)} uploaded" in result.stdout
 
 
+@pytest.mark.proxy
 def test_manifest_is_uploaded_last(target: Target, small_tree: StaticTree) -> None:
     bucket = target.new_bucket()
     result = deploy(target, bucket)
@@ -218,6 +221,7 @@ def test_metadata_matches_the_stock_backend(target: Target, small_tree: StaticTr
     )
 
 
+@pytest.mark.proxy
 def test_failed_upload_keeps_previous_manifest_live(target: Target, small_tree: StaticTree) -> None:
     bucket = target.new_bucket()
     assert deploy(target, bucket).exit_code == 0

@@ -45,6 +45,7 @@ def assert_manifest_consistent(target: Target, bucket: str) -> dict[str, bytes]:
     return stored
 
 
+@pytest.mark.proxy
 def test_transient_errors_do_not_fail_a_deploy(
     target: Target, small_tree: StaticTree, tmp_path: Path
 ) -> None:
@@ -62,6 +63,7 @@ def test_transient_errors_do_not_fail_a_deploy(
         assert stored[key] == data, key
 
 
+@pytest.mark.proxy
 def test_refused_writes_fail_once_clearly_and_delete_nothing(
     target: Target, small_tree: StaticTree
 ) -> None:

@@ -80,3 +80,8 @@ class AzureTarget(Target):
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
         self.client.get_blob_client(bucket, key).upload_blob(data, overwrite=True)
+
+    def delete_prefix(self, bucket: str, prefix: str) -> None:
+        container = self.client.get_container_client(bucket)
+        for blob in container.list_blobs(name_starts_with=prefix):
+            container.delete_blob(blob.name)

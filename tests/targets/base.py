@@ -77,6 +77,10 @@ class Target(ABC):
     def put(self, bucket: str, key: str, data: bytes) -> None:
         """Write one object directly (bypassing the storage), for test set-up."""
 
+    def delete_prefix(self, bucket: str, prefix: str) -> None:
+        """Remove every object under ``prefix`` (the live tier's clean-up)."""
+        raise NotImplementedError
+
     def count(self, ops: frozenset[str]) -> int:
         """How many requests of these operations reached the proxy since reset."""
         return sum(self.proxy.counts.get(op, 0) for op in ops)

@@ -80,3 +80,7 @@ class GcsTarget(Target):
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
         self.client.bucket(bucket).blob(key).upload_from_string(data)
+
+    def delete_prefix(self, bucket: str, prefix: str) -> None:
+        for blob in self.client.list_blobs(bucket, prefix=prefix):
+            blob.delete()

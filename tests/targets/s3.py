@@ -65,3 +65,10 @@ class S3Target(Target):
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+    def delete_prefix(self, bucket: str, prefix: str) -> None:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
+            if keys:
+                self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys})

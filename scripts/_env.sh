@@ -27,9 +27,16 @@ make_venv() {
     echo "==> setting up $dir ($("$python" --version 2>&1), $extra)"
     rm -rf "$dir"
     "$python" -m venv "$dir"
-    "$dir/bin/python" -m pip install -q --disable-pip-version-check -U pip
+    # pip's chatter goes to a log, shown only if the install fails.
+    local log="$dir/install.log"
     # shellcheck disable=SC2086
-    "$dir/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[s3,google,azure,test,dev]" $extra
+    if ! { "$dir/bin/python" -m pip install --disable-pip-version-check -U pip &&
+           "$dir/bin/python" -m pip install --disable-pip-version-check \
+               -e "$REPO[s3,google,azure,test,dev]" $extra; } >"$log" 2>&1; then
+        tail -40 "$log" >&2
+        echo "error: installing into $dir failed (full log: $log)" >&2
+        return 1
+    fi
     echo "$stamp" > "$dir/.stamp"
 }
 

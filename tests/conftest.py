@@ -57,6 +57,9 @@ def _selected_targets() -> list[str]:
 
     chosen = os.environ.get("PRELOADSTORAGE_TARGETS", "")
     targets = [t for t in chosen.split(",") if t] if chosen else list(ALL_TARGETS)
+    # An S3 server the user already runs (LocalStack): one environment variable adds it.
+    if os.environ.get("LOCALSTACK_HOST") or os.environ.get("AWS_ENDPOINT_URL"):
+        targets.append("localstack")
     return targets + [t for t in available() if t not in targets]
 
 
@@ -74,6 +77,7 @@ def _server(kind: str) -> Any:
             "seaweedfs": servers.SeaweedServer,
             "gcs": servers.FakeGcsServer,
             "azure": servers.AzuriteServer,
+            "localstack": servers.ExternalS3Server,
         }[kind]
         server = factory()
         server.start()
@@ -107,7 +111,7 @@ def make_target(kind: str) -> Target:
         from tests.targets.live import LiveTarget
 
         return LiveTarget(kind)
-    if kind in ("moto", "seaweedfs"):
+    if kind in ("moto", "seaweedfs", "localstack"):
         from tests.targets.s3 import S3Target
 
         return S3Target(_server(kind), _proxy(kind, "s3"), kind)

@@ -19,7 +19,6 @@ import requests
 from google.api_core import exceptions as api_exceptions
 from google.api_core.retry import Retry
 from google.auth import exceptions as auth_exceptions
-from google.cloud.storage import _opentelemetry_tracing
 from google.cloud.storage.retry import DEFAULT_RETRY
 from requests.adapters import HTTPAdapter
 from storages.backends.gcloud import GoogleCloudStorage
@@ -47,6 +46,11 @@ _CLIENT_ERRORS = (
     requests.RequestException,
 )
 _should_retry: Callable[[Exception], bool] = DEFAULT_RETRY._predicate
+
+try:  # google-cloud-storage >= 2.18; older clients have no tracing and no bucket GET
+    from google.cloud.storage._opentelemetry_tracing import enable_otel_traces as _TRACING
+except ImportError:  # pragma: no cover
+    _TRACING = False
 
 if TYPE_CHECKING:
     _GCSBase = Any  # GoogleCloudStorage: django-storages ships no type information
@@ -92,7 +96,7 @@ class GoogleCloudPreloadMixin(PreloadMixin, _GCSBase):
                     scheme, HTTPAdapter(pool_maxsize=size, max_retries=adapter.max_retries)
                 )
         session.hooks.setdefault("response", []).append(self._preload_count)
-        if not _opentelemetry_tracing.enable_otel_traces:
+        if not _TRACING and hasattr(client, "_bucket_metadata_cache"):
             # google-cloud-storage >= 3.17 fetches each bucket's metadata in a background
             # thread for trace attributes: one buckets.get per process, for nothing when
             # tracing is off (DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA=true does too).

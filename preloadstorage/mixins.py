@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.encoding import filepath_to_uri
 from django.utils.timezone import make_naive
 from storages.utils import clean_name
 
@@ -195,6 +196,15 @@ class PreloadMixin(_StorageBase):
         if obj is None:
             raise FileNotFoundError(f"File does not exist: {name}")
         return obj
+
+    def url(self, name: str, *args: Any, **kwargs: Any) -> str:
+        if self._preload_staging is not None:
+            # Post-processing asks for URLs only to splice the last path segment (the
+            # hashed file name) into rewritten CSS/JS, and unquotes it: the quoted name
+            # is that segment, as Django's own FileSystemStorage.url() gives it. The
+            # backend's URL would cost a presigning client (CPU) per process for nothing.
+            return str(filepath_to_uri(clean_name(name)))
+        return super().url(name, *args, **kwargs)  # type: ignore[no-any-return]
 
     # -- writes --------------------------------------------------------------------
     def _open(self, name: str, mode: str = "rb") -> Any:

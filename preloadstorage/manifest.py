@@ -89,16 +89,29 @@ class LocalManifestMixin(ManifestFilesMixin):
         made to be resumed past one (it can fail on the next step), so stop there too.
         """
         results: list[PostProcessResult] = []
+        tracked = _TrackingPaths(paths)
         processor: Generator[PostProcessResult, None, None] = super().post_process(  # type: ignore[assignment]
-            paths, dry_run=False, **options
+            tracked, dry_run=False, **options
         )
         try:
             for result in processor:
                 if isinstance(result[2], Exception):
                     return results, result
                 results.append(result)
-        except Exception as exc:  # a hook raised instead of yielding: same outcome
-            return results, ("post-processing", None, exc)
+        except Exception as exc:
+            # Older Djangos raise some errors (e.g. a CSS file that is not UTF-8) instead
+            # of yielding them, without saying which file: name the one being processed.
+            return results, (tracked.last or "post-processing", None, exc)
         finally:
             processor.close()
         return results, None
+
+
+class _TrackingPaths(dict):  # type: ignore[type-arg]
+    """``paths`` that remember which file post-processing looked up last."""
+
+    last: str | None = None
+
+    def __getitem__(self, key: Any) -> Any:
+        self.last = key
+        return super().__getitem__(key)

@@ -260,7 +260,9 @@ def small_tree(tmp_path: Path) -> Iterator[StaticTree]:
 class Collected:
     stdout: str
     stderr: str
-    error: CommandError | None
+    #: What the command raised: a CommandError, or on Django < 5.0 the post-processing
+    #: error itself (collectstatic re-raised it as is before 5.0).
+    error: Exception | None
 
     @property
     def exit_code(self) -> int:
@@ -280,7 +282,7 @@ def collect(backend: str, options: dict[str, Any], *args: str) -> Collected:
             call_command(
                 "collectstatic", "--noinput", *args, stdout=stdout, stderr=stderr, verbosity=1
             )
-        except CommandError as exc:
+        except (CommandError, ValueError, RuntimeError, UnicodeDecodeError, OSError) as exc:
             error = exc
         finally:
             _remember_requests()

@@ -21,7 +21,7 @@ from datetime import datetime
 __all__ = ["PreloadCache", "RemoteObject"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 100,000 of them stay small
 class RemoteObject:
     """What a listing tells about one object.
 

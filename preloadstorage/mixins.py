@@ -38,6 +38,7 @@ Hooks an adapter implements (keys are full object keys, location included)::
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -95,12 +96,16 @@ class PreloadMixin(_StorageBase):
             )
         self._preload_run: SyncRun | None = None
         self._preload_staging: Any = None
+        # Requests made before a run starts (the manifest read at start-up) count
+        # towards the next run's summary.
+        self._preload_early: Counter[str] = Counter()
 
     def __getstate__(self) -> dict[str, Any]:
         parent = getattr(super(), "__getstate__", None)
         state = dict(parent() if parent is not None else self.__dict__)
         # Runs hold thread pools and clients: never pickled.
         state["_preload_run"] = state["_preload_staging"] = None
+        state["_preload_early"] = Counter()
         return state
 
     def get_default_settings(self) -> dict[str, Any]:
@@ -117,10 +122,20 @@ class PreloadMixin(_StorageBase):
             if run is not None:
                 run.finish()
             run = SyncRun(self, ctx.command, will_post_process(ctx.command, self))
+            run.stats.requests.update(self._preload_early)
+            self._preload_early.clear()
             if not run.barrier:
                 finish_later(run, ctx.command)
             self._preload_run = run
         return run, ctx
+
+    def _preload_count_request(self, operation: str) -> None:
+        """Count one HTTP request (adapters call this from their client's hooks)."""
+        run = self.__dict__.get("_preload_run")
+        if run is not None and not run.finished:
+            run.stats.count_request(operation)
+        elif "_preload_early" in self.__dict__:
+            self._preload_early[operation] += 1
 
     def _preload_current(self) -> SyncRun | None:
         return self._preload_context()[0]

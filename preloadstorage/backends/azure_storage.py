@@ -101,10 +101,8 @@ class AzurePreloadMixin(PreloadMixin, _AzureBase):
 
     def _preload_hook(self, chained: Any) -> Any:
         def count(request: Any) -> None:
-            run = self.__dict__.get("_preload_run")
-            if run is not None:
-                http = request.http_request
-                run.stats.count_request(_operation(http.method, http.url, http.headers))
+            http = request.http_request
+            self._preload_count_request(_operation(http.method, http.url, http.headers))
             if chained is not None:
                 chained(request)
 

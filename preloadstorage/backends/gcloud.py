@@ -103,10 +103,8 @@ class GoogleCloudPreloadMixin(PreloadMixin, _GCSBase):
             client._bucket_metadata_cache = None
 
     def _preload_count(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        run = self._preload_run
-        if run is not None:
-            request = response.request
-            run.stats.count_request(_operation(request.method, request.url))
+        request = response.request
+        self._preload_count_request(_operation(request.method, request.url))
 
     def _preload_retry(self) -> Retry:
         """google-cloud-storage's retry, stopped after ``max_attempts`` attempts.

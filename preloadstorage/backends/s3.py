@@ -109,9 +109,7 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
         return client
 
     def _preload_count(self, event_name: str = "", **kwargs: Any) -> None:
-        run = self._preload_run
-        if run is not None:
-            run.stats.count_request(event_name.rsplit(".", 1)[-1])
+        self._preload_count_request(event_name.rsplit(".", 1)[-1])
 
     def _preload_where(self) -> str:
         return f"s3://{self.bucket_name}/{self._preload_prefix()}"

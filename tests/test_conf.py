@@ -62,3 +62,12 @@ def test_storage_is_picklable() -> None:
 
     copy = pickle.loads(pickle.dumps(make(location="static")))
     assert copy._preload_run is None and copy.location == "static"
+
+
+def test_keys_are_normalised_like_django_storages() -> None:
+    from django.core.exceptions import SuspiciousOperation
+
+    storage = make(location="static")
+    assert storage._preload_key("css/../img/a b.png") == "static/img/a b.png"
+    with pytest.raises(SuspiciousOperation):
+        storage._preload_key("../../etc/passwd")

@@ -148,3 +148,15 @@ def test_first_deploy_on_empty_bucket_matches_local(
     result = collect(moto.manifest_backend, moto.options(bucket, LOCATION))
     assert result.exit_code == 0, result.stderr
     assert moto.objects(bucket) == prefixed(local_collect(tmp_path))
+
+
+def test_references_cannot_escape_the_location(moto: Target, small_tree: StaticTree) -> None:
+    small_tree.write("css/escape.css", 'a { background: url("../../../../outside.png"); }\n')
+    bucket = moto.new_bucket()
+    moto.put(bucket, "outside.png", b"not a static file")
+    result = collect(moto.manifest_backend, moto.options(bucket, LOCATION))
+    assert result.exit_code == 1
+    assert "outside.png" in str(result.error)
+    assert all(
+        key.startswith(f"{LOCATION}/") for key in moto.objects(bucket) if key != "outside.png"
+    )

@@ -209,7 +209,8 @@ def test_sigkill_at_random_moments_never_breaks_the_live_manifest(
 
 
 @pytest.mark.slow
-def test_racing_deploys_leave_one_complete_manifest(moto: Target, tmp_path: Path) -> None:
+@pytest.mark.proxy
+def test_racing_deploys_leave_one_complete_manifest(target: Target, tmp_path: Path) -> None:
     trees = []
     for label in ("a", "b"):
         project = tmp_path / label
@@ -217,16 +218,13 @@ def test_racing_deploys_leave_one_complete_manifest(moto: Target, tmp_path: Path
         variables = project / "pages" / "static" / "pages" / "css" / "variables.css"
         variables.write_text(f":root {{ --tree: {label}; }}\n" + variables.read_text())
         trees.append(project)
-    bucket = moto.new_bucket()
-    moto.proxy.delay = 0.005
+    bucket = target.new_bucket()
+    target.proxy.delay = 0.005
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        "EXAMPLE_STORAGE": "s3",
-        "EXAMPLE_S3_ENDPOINT": moto.proxy.endpoint,
-        "EXAMPLE_S3_BUCKET": bucket,
-        "EXAMPLE_S3_LOCATION": LOCATION,
         "EXAMPLE_DB_PATH": str(tmp_path / "db.sqlite3"),
+        **target.example_env(bucket, LOCATION),
     }
     procs = [
         subprocess.Popen(
@@ -239,9 +237,9 @@ def test_racing_deploys_leave_one_complete_manifest(moto: Target, tmp_path: Path
     ]
     for proc in procs:
         assert proc.wait(timeout=300) == 0, proc.stderr.read().decode() if proc.stderr else ""
-    moto.proxy.delay = 0.0
+    target.proxy.delay = 0.0
 
-    stored = assert_manifest_consistent(moto, bucket)
+    stored = assert_manifest_consistent(target, bucket)
     live = json.loads(stored[f"{LOCATION}/staticfiles.json"])
     manifests = []
     for project in trees:
@@ -258,3 +256,27 @@ def test_racing_deploys_leave_one_complete_manifest(moto: Target, tmp_path: Path
     assert len(winner) == 1, "the live manifest is a mix of both deploys"
     for hashed in live["paths"].values():
         assert stored[f"{LOCATION}/{hashed}"] == (winner[0] / hashed).read_bytes()
+
+
+@pytest.mark.slow
+def test_a_200_mib_file_streams_and_is_skipped_next_time(
+    moto: Target, small_tree: StaticTree
+) -> None:
+    import resource
+
+    big = small_tree.write("media/big.bin", b"")
+    with open(big, "wb") as fh:
+        block = bytes(range(256)) * 4096
+        for _ in range(200):
+            fh.write(block)
+    bucket = moto.new_bucket()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = deploy(moto, bucket)
+    assert result.exit_code == 0, result.error
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 150, f"the test process grew by {grown_mib:.0f} MiB"
+    head = moto.client.head_object(Bucket=bucket, Key=f"{LOCATION}/media/big.bin")
+    assert head["ContentLength"] == 200 * 1024 * 1024
+    assert head["ETag"].strip('"').endswith("-25")  # multipart, 8 MiB parts
+    again = deploy(moto, bucket)
+    assert again.exit_code == 0 and moto.count(moto.upload_ops) == 0

@@ -48,6 +48,16 @@ class AzureTarget(Target):
         # Inspection talks to the server directly; no retries (the SDK waits ~15 s first).
         self.client = server.client(retry_total=0)
 
+    def example_env(self, bucket: str, location: str = "static") -> dict[str, str]:
+        from tests.servers import azure_connection_string
+
+        return {
+            "EXAMPLE_STORAGE": "azure",
+            "EXAMPLE_AZURE_CONNECTION_STRING": azure_connection_string(self.proxy.endpoint),
+            "EXAMPLE_AZURE_CONTAINER": bucket,
+            "EXAMPLE_AZURE_LOCATION": location,
+        }
+
     def options(self, bucket: str, location: str = "static", **extra: Any) -> dict[str, Any]:
         from tests.servers import azure_connection_string
 

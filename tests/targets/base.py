@@ -57,6 +57,10 @@ class Target(ABC):
         """Environment variables the backend's client needs (set for each test)."""
         return {}
 
+    def example_env(self, bucket: str, location: str = "static") -> dict[str, str]:
+        """Environment for ``example_project/manage.py`` to deploy to ``bucket``."""
+        raise NotImplementedError
+
     @abstractmethod
     def options(self, bucket: str, location: str = "static", **extra: Any) -> dict[str, Any]:
         """STORAGES OPTIONS pointing the backend at the proxy, plus ``extra``."""

@@ -49,6 +49,14 @@ class GcsTarget(Target):
             "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA": "true",
         }
 
+    def example_env(self, bucket: str, location: str = "static") -> dict[str, str]:
+        return {
+            **self.env(),
+            "EXAMPLE_STORAGE": "gcs",
+            "EXAMPLE_GCS_BUCKET": bucket,
+            "EXAMPLE_GCS_LOCATION": location,
+        }
+
     def options(self, bucket: str, location: str = "static", **extra: Any) -> dict[str, Any]:
         return {
             "bucket_name": bucket,

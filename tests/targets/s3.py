@@ -39,6 +39,16 @@ class S3Target(Target):
             **extra,
         }
 
+    def example_env(self, bucket: str, location: str = "static") -> dict[str, str]:
+        return {
+            "EXAMPLE_STORAGE": "s3",
+            "EXAMPLE_S3_ENDPOINT": self.proxy.endpoint,
+            "EXAMPLE_S3_BUCKET": bucket,
+            "EXAMPLE_S3_LOCATION": location,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+        }
+
     def cache_control_options(self, value: str) -> dict[str, Any]:
         return {"object_parameters": {"CacheControl": value}}
 

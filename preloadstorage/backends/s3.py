@@ -79,8 +79,10 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
         super().__init__(**settings)
         config: Any = self.client_config
         extra: dict[str, Any] = {}
-        if (config.max_pool_connections or 10) < self.max_workers:
-            extra["max_pool_connections"] = self.max_workers
+        # Upload threads, plus a transfer manager's threads for a multipart file.
+        needed = self.max_workers + getattr(self.transfer_config, "max_request_concurrency", 10)
+        if (config.max_pool_connections or 10) < needed:
+            extra["max_pool_connections"] = needed
         if config.retries is None:
             extra["retries"] = {"mode": "standard", "max_attempts": self.max_attempts}
         if extra:

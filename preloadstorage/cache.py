@@ -86,14 +86,6 @@ class PreloadCache:
             self._folders[folder] = self._folders.get(folder, 0) + delta
             end = key.find("/", end + 1)
 
-    def ensure_loaded(self) -> None:
-        """List the prefix now if that has not happened yet."""
-        self._ensure_loaded()
-
-    @property
-    def loaded(self) -> bool:
-        return self._loaded
-
     def __len__(self) -> int:
         self._ensure_loaded()
         return len(self._objects)
@@ -153,11 +145,6 @@ class PreloadCache:
             grand, _, folder = parent.rpartition("/")
             self._tree.setdefault(grand + "/" if grand else "", (set(), set()))[0].add(folder)
             parent = grand
-
-    def keys(self) -> list[str]:
-        self._ensure_loaded()
-        with self._lock:
-            return [k for k in self._objects if k not in self._pending_deletes]
 
     # -- changes -----------------------------------------------------------------
     def mark_deleted(self, key: str) -> bool:

@@ -38,6 +38,7 @@ Hooks an adapter implements (keys are full object keys, location included)::
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -144,9 +145,14 @@ class PreloadMixin(_StorageBase):
         return self._normalize_name(clean_name(name))  # type: ignore[attr-defined,no-any-return]
 
     def _preload_load(self) -> Iterable[RemoteObject] | None:
-        """The cache's loader: the listing, or ``None`` to fall back to per-file stats."""
+        """The cache's loader: the listing, or ``None`` to fall back to per-file stats.
+
+        Only the first page can be refused; the rest streams into the cache instead of
+        being held in a list first (100,000 objects are a lot of memory twice).
+        """
+        listing = iter(self._preload_list())
         try:
-            return list(self._preload_list())
+            first = next(listing, None)
         except ListingDenied as exc:
             run = self._preload_run
             emit(
@@ -156,6 +162,7 @@ class PreloadMixin(_StorageBase):
                 level=30,
             )
             return None
+        return listing if first is None else itertools.chain((first,), listing)
 
     # -- metadata from the cache ---------------------------------------------------
     def exists(self, name: str) -> bool:

@@ -124,7 +124,7 @@ def make_target(kind: str) -> Target:
     return AzureTarget(_server(kind), _proxy(kind, "azure"))
 
 
-def _reset_proxy(target: Target) -> None:
+def reset_proxy(target: Target) -> None:
     proxy = target.proxy
     proxy.reset()
     defaults = (
@@ -148,9 +148,9 @@ def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
         pytest.skip("needs the recording proxy (fault injection or per-request records)")
     for name, value in tgt.env().items():
         monkeypatch.setenv(name, value)
-    _reset_proxy(tgt)
+    reset_proxy(tgt)
     yield tgt
-    _reset_proxy(tgt)
+    reset_proxy(tgt)
     if live:
         tgt.cleanup()  # type: ignore[attr-defined]
 
@@ -159,17 +159,17 @@ def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
 def s3(request: pytest.FixtureRequest) -> Iterator[Target]:
     """The S3 targets only."""
     tgt = make_target(request.param)
-    _reset_proxy(tgt)
+    reset_proxy(tgt)
     yield tgt
-    _reset_proxy(tgt)
+    reset_proxy(tgt)
 
 
 @pytest.fixture
 def moto() -> Iterator[Target]:
     tgt = make_target("moto")
-    _reset_proxy(tgt)
+    reset_proxy(tgt)
     yield tgt
-    _reset_proxy(tgt)
+    reset_proxy(tgt)
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,14 @@ from django.test import override_settings
 from storages.backends.azure_storage import AzureStorage
 
 from preloadstorage.backends.azure_storage import PreloadingAzureStorage, _operation
-from tests.conftest import Collected, StaticTree, collect, local_collect, make_target
+from tests.conftest import (
+    Collected,
+    StaticTree,
+    collect,
+    local_collect,
+    make_target,
+    reset_proxy,
+)
 from tests.servers import AZURE_KEY, azure_connection_string
 from tests.targets.azure import AzureTarget
 
@@ -36,15 +43,9 @@ MIB = 1024 * KIB
 def azure() -> Iterator[AzureTarget]:
     target = make_target("azure")
     assert isinstance(target, AzureTarget)
-    _reset(target)
+    reset_proxy(target)
     yield target
-    _reset(target)
-
-
-def _reset(target: AzureTarget) -> None:
-    for attr, value in (("rule", None), ("deny_list", False), ("fault_rate", 0.0)):
-        setattr(target.proxy, attr, value)
-    target.proxy.reset()
+    reset_proxy(target)
 
 
 # -- helpers -----------------------------------------------------------------------------------

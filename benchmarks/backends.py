@@ -13,10 +13,10 @@ from variants import REPO
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests import servers
-from tests.proxy import Flavor, RecordingProxy
+from tests.support import servers
+from tests.support.proxy import Flavor, RecordingProxy
 
-#: Table columns and the proxy operation names (tests/proxy.py) that go in each.
+#: Table columns and the proxy operation names (tests/support/proxy.py) that go in each.
 CATEGORIES: dict[str, frozenset[str]] = {
     "List": frozenset({"ListObjectsV2", "ListObjects", "objects.list", "ListBlobs"}),
     "HEAD": frozenset(

@@ -77,8 +77,8 @@ def main() -> int:
     from moto.s3.models import s3_backends
     from moto.server import ThreadedMotoServer
 
-    from tests.proxy import RecordingProxy
-    from tests.servers import free_port, s3_client
+    from tests.support.proxy import RecordingProxy
+    from tests.support.servers import free_port, s3_client
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -48,8 +48,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.proxy import RecordingProxy  # noqa: E402
-from tests.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, MotoServer  # noqa: E402
+from tests.support.proxy import RecordingProxy  # noqa: E402
+from tests.support.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, MotoServer  # noqa: E402
 
 PROJECT = REPO / "example_project"
 MANAGE = PROJECT / "manage.py"

@@ -70,7 +70,7 @@ _servers: dict[str, Any] = {}
 def _server(kind: str) -> Any:
     """Start (once per session) and return the server for ``kind``."""
     if kind not in _servers:
-        from tests import servers
+        from tests.support import servers
 
         factory = {
             "moto": servers.MotoServer,
@@ -90,7 +90,7 @@ _proxies: dict[str, Any] = {}
 
 def _proxy(kind: str, flavor: str) -> Any:
     if kind not in _proxies:
-        from tests.proxy import RecordingProxy
+        from tests.support.proxy import RecordingProxy
 
         proxy = RecordingProxy(_server(kind).endpoint, flavor=flavor)
         proxy.start()

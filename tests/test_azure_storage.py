@@ -1,6 +1,6 @@
 """Azure-specific behaviour against a real Azurite: counts, bytes, metadata, Content-MD5.
 
-Requests are counted by the recording proxy in front of Azurite (``tests.proxy``); the
+Requests are counted by the recording proxy in front of Azurite (``tests.support.proxy``); the
 storage's own counters (its summary line) are checked against it once.
 """
 
@@ -31,7 +31,7 @@ from tests.conftest import (
     make_target,
     reset_proxy,
 )
-from tests.servers import AZURE_KEY, azure_connection_string
+from tests.support.servers import AZURE_KEY, azure_connection_string
 from tests.targets.azure import AzureTarget
 
 LOCATION = "static"

@@ -1,6 +1,6 @@
 """GCS-specific behaviour against a real fake-gcs-server: counts, bytes, metadata, gzip.
 
-Requests are counted by the recording proxy when ``tests.proxy`` is available, else by
+Requests are counted by the recording proxy when ``tests.support.proxy`` is available, else by
 the storage's own counters (its summary line).
 """
 

@@ -49,7 +49,7 @@ class AzureTarget(Target):
         self.client = server.client(retry_total=0)
 
     def example_env(self, bucket: str, location: str = "static") -> dict[str, str]:
-        from tests.servers import azure_connection_string
+        from tests.support.servers import azure_connection_string
 
         return {
             "EXAMPLE_STORAGE": "azure",
@@ -59,7 +59,7 @@ class AzureTarget(Target):
         }
 
     def options(self, bucket: str, location: str = "static", **extra: Any) -> dict[str, Any]:
-        from tests.servers import azure_connection_string
+        from tests.support.servers import azure_connection_string
 
         return {
             "connection_string": azure_connection_string(self.proxy.endpoint),

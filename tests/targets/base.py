@@ -22,7 +22,7 @@ class Target(ABC):
     """A storage backend running against one real server, behind a RecordingProxy.
 
     Subclasses set the class attributes and implement the abstract methods. ``server``
-    is a started ``tests.servers`` server, ``proxy`` a started ``tests.proxy``
+    is a started ``tests.support.servers`` server, ``proxy`` a started
     ``RecordingProxy`` in front of it: storages talk to the proxy (so requests are
     counted and faults can be injected), inspection talks to the server directly.
     """

@@ -24,8 +24,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from tests.proxy import RecordingProxy, classify, error_response
-from tests.servers import AzuriteServer, FakeGcsServer, MotoServer, StorageServer, free_port
+from tests.support.proxy import RecordingProxy, classify, error_response
+from tests.support.servers import AzuriteServer, FakeGcsServer, MotoServer, StorageServer, free_port
 
 # In a Config, retries["max_attempts"] counts retries *after* the first attempt (unlike
 # AWS_MAX_ATTEMPTS, which counts all attempts): 0 means exactly one request.

@@ -1,4 +1,4 @@
-"""The real storage servers of tests.servers: start, round-trip through the proxy, stop.
+"""The real storage servers of tests.support.servers: start, round-trip through the proxy, stop.
 
 Each server starts once for this module; every test checks something a storage test or
 the benchmark relies on (ports on 127.0.0.1 only, nothing left behind, SDK clients that
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import servers
-from tests.proxy import RecordingProxy
-from tests.servers import (
+from tests.support import servers
+from tests.support.proxy import RecordingProxy
+from tests.support.servers import (
     AzuriteServer,
     ExternalS3Server,
     FakeGcsServer,
@@ -363,7 +363,7 @@ def test_large_upload_round_trip_on_seaweed(running: dict[str, StorageServer]) -
 def test_server_dies_with_the_process_that_started_it() -> None:
     """A test run killed with SIGKILL (CI timeout) must not leave servers behind."""
     code = (
-        "from tests.servers import FakeGcsServer\n"
+        "from tests.support.servers import FakeGcsServer\n"
         "server = FakeGcsServer().start()\n"
         "print(server.process.pid, server.tempdir, flush=True)\n"
         "import time; time.sleep(60)\n"

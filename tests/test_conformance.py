@@ -15,20 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.conftest import StaticTree, collect, local_collect
+from tests.conftest import LOCATION, StaticTree, collect, deploy, local_collect, prefixed
 from tests.targets.base import Target
-
-LOCATION = "static"
-
-
-def prefixed(files: dict[str, bytes]) -> dict[str, bytes]:
-    return {f"{LOCATION}/{name}": data for name, data in files.items()}
-
-
-def deploy(target: Target, bucket: str, *args: str, **extra: object):
-    target.proxy.reset()
-    result = collect(target.manifest_backend, target.options(bucket, LOCATION, **extra), *args)
-    return result
 
 
 def changed_keys(before: dict[str, bytes], after: dict[str, bytes]) -> set[str]:

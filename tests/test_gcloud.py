@@ -1,7 +1,7 @@
 """GCS-specific behaviour against a real fake-gcs-server: counts, bytes, metadata, gzip.
 
-Requests are counted by the recording proxy when ``tests.support.proxy`` is available, else by
-the storage's own counters (its summary line).
+Requests are counted by the recording proxy in front of fake-gcs-server
+(``tests.support.proxy``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import base64
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,42 +25,21 @@ from preloadstorage.backends.gcloud import (
 )
 from preloadstorage.cache import RemoteObject
 from tests.conftest import (
+    LOCATION,
     Collected,
     StaticTree,
     collect,
+    deploy,
     local_collect,
-    make_target,
-    reset_proxy,
+    prefixed,
 )
 from tests.targets.base import Target
 
-LOCATION = "static"
-
-
-# -- the server ---------------------------------------------------------------------------------
-@pytest.fixture
-def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
-    tgt = make_target("gcs")
-    for name, value in tgt.env().items():
-        monkeypatch.setenv(name, value)
-    reset_proxy(tgt)
-    yield tgt
-    reset_proxy(tgt)
-
 
 # -- helpers -----------------------------------------------------------------------------------
-def deploy(target: Target, bucket: str, *args: str, **extra: Any) -> Collected:
-    target.proxy.reset()
-    return collect(target.manifest_backend, target.options(bucket, LOCATION, **extra), *args)
-
-
 def requests_made(target: Target, result: Collected) -> Counter[str]:
     """Requests by operation, as the proxy counted them."""
     return Counter(dict(target.proxy.counts))
-
-
-def prefixed(files: dict[str, bytes]) -> dict[str, bytes]:
-    return {f"{LOCATION}/{name}": data for name, data in files.items()}
 
 
 # -- scenarios ---------------------------------------------------------------------------------

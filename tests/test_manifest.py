@@ -11,10 +11,8 @@ from django.contrib.staticfiles.storage import ManifestStaticFilesStorage
 from django.test import override_settings
 
 from preloadstorage.backends.s3 import PreloadingS3ManifestStorage
-from tests.conftest import StaticTree, collect, local_collect
+from tests.conftest import LOCATION, StaticTree, collect, local_collect, prefixed
 from tests.targets.base import Target
-
-LOCATION = "static"
 
 
 class CustomHooks:
@@ -44,10 +42,6 @@ class CustomLocal(CustomHooks, ManifestStaticFilesStorage):
 
 class LooseLocal(ManifestStaticFilesStorage):
     manifest_strict = False
-
-
-def prefixed(files: dict[str, bytes]) -> dict[str, bytes]:
-    return {f"{LOCATION}/{name}": data for name, data in files.items()}
 
 
 def test_subclass_hooks_and_options_are_honoured(

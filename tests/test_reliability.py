@@ -20,19 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, REPO, StaticTree, collect, local_collect
+from tests.conftest import (
+    EXAMPLE,
+    LOCATION,
+    REPO,
+    StaticTree,
+    deploy,
+    local_collect,
+    prefixed,
+)
 from tests.targets.base import Target
-
-LOCATION = "static"
-
-
-def prefixed(files: dict[str, bytes]) -> dict[str, bytes]:
-    return {f"{LOCATION}/{name}": data for name, data in files.items()}
-
-
-def deploy(target: Target, bucket: str, *args: str, **extra: object):
-    target.proxy.reset()
-    return collect(target.manifest_backend, target.options(bucket, LOCATION, **extra), *args)
 
 
 def assert_manifest_consistent(target: Target, bucket: str) -> dict[str, bytes]:

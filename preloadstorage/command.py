@@ -19,7 +19,7 @@ from functools import cache
 from types import CodeType, FrameType
 from typing import Any
 
-__all__ = ["CollectContext", "find_collectstatic"]
+__all__ = ["CollectContext", "command_storage", "find_collectstatic", "will_post_process"]
 
 _MAX_DEPTH = 64
 
@@ -41,8 +41,17 @@ def _command_codes() -> dict[CodeType, str]:
     return {getattr(Command, name).__code__: name for name in names}
 
 
+_MODULE = "django.contrib.staticfiles.management.commands.collectstatic"
+
+
 def find_collectstatic(frame: FrameType | None = None) -> CollectContext | None:
-    """Return the collectstatic run this call is part of, or ``None``."""
+    """Return the collectstatic run this call is part of, or ``None``.
+
+    Costs nothing where collectstatic was never imported (a web process): the stack is
+    walked only once Django's command module is loaded.
+    """
+    if _MODULE not in sys.modules:
+        return None
     codes = _command_codes()
     frame = frame or sys._getframe(1)
     source = None
@@ -59,10 +68,34 @@ def find_collectstatic(frame: FrameType | None = None) -> CollectContext | None:
     return None
 
 
+def command_storage(command: Any) -> Any:
+    """The storage ``command`` collects into (unwrapping Django's lazy object)."""
+    from django.utils.functional import LazyObject, empty
+
+    storage = getattr(command, "storage", None)
+    if isinstance(storage, LazyObject):
+        # Still empty while the storage is being created (ManifestFilesMixin reads its
+        # manifest in __init__): not set up yet, so not "this" storage either.
+        wrapped = storage._wrapped
+        return None if wrapped is empty else wrapped
+    return storage
+
+
+def is_command_storage(command: Any, storage: Any) -> bool:
+    """Whether ``storage`` is the storage ``command`` collects into."""
+    return command_storage(command) is storage
+
+
 def will_post_process(command: Any, storage: Any) -> bool:
     """Whether ``command`` will call ``storage.post_process()`` after collecting.
 
-    That call is the upload barrier; without it (``--no-post-process``) every upload has
-    to finish inside ``save()``.
+    That call is the barrier. Only the command's own storage gets it: any other storage
+    used during the run (a separate ``manifest_storage``, one that project code saves
+    to) writes inside ``save()``, so nothing it writes is left pending when the command
+    returns. Without post-processing (``--no-post-process``) neither gets a barrier.
     """
-    return bool(getattr(command, "post_process", False)) and hasattr(storage, "post_process")
+    return (
+        bool(getattr(command, "post_process", False))
+        and hasattr(storage, "post_process")
+        and is_command_storage(command, storage)
+    )

@@ -14,9 +14,12 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 from django.contrib.staticfiles.storage import ManifestFilesMixin
+from django.utils.encoding import filepath_to_uri
+from storages.utils import clean_name
 
 from .mixins import PostProcessResult, PreloadMixin
 from .staging import StagingArea
+from .sync import SyncRun
 
 __all__ = ["LocalManifestMixin"]
 
@@ -28,17 +31,49 @@ class LocalManifestMixin(ManifestFilesMixin):
     Differences from Django's mixin:
 
     - ``read_manifest()`` is one GET (no existence check first).
-    - ``post_process()`` hashes and rewrites on local files, uploads the changed results,
-      and only then saves the manifest: overwriting it in place, never deleting it first.
+    - ``post_process()`` hashes and rewrites on local files (a private staging folder),
+      uploads the changed results, and only then saves the manifest: overwriting it in
+      place, never deleting it first.
     """
 
-    _preload_staging: StagingArea | None
+    _preload_staging: StagingArea | None = None
 
     def read_manifest(self) -> str | None:  # type: ignore[override]
         if self.manifest_storage is not self:  # type: ignore[comparison-overlap]
             return super().read_manifest()  # type: ignore[no-any-return]
-        data = self._preload_read(self.manifest_name)  # type: ignore[attr-defined]
+        data = self.preload_read(self.manifest_name)  # type: ignore[attr-defined]
         return None if data is None else data.decode()  # type: ignore[no-any-return]
+
+    # -- while post-processing, the storage is the staging area ---------------------------
+    def exists(self, name: str) -> bool:
+        if self._preload_staging is not None:
+            return self._preload_staging.exists(name)
+        return super().exists(name)  # type: ignore[misc,no-any-return]
+
+    def _open(self, name: str, mode: str = "rb") -> Any:
+        if self._preload_staging is not None:
+            return self._preload_staging.open(name)
+        return super()._open(name, mode)  # type: ignore[misc]
+
+    def _save(self, name: str, content: Any) -> str:
+        if self._preload_staging is not None:
+            return self._preload_staging.save(name, content)
+        return super()._save(name, content)  # type: ignore[misc,no-any-return]
+
+    def delete(self, name: str) -> None:
+        if self._preload_staging is not None:
+            self._preload_staging.delete(name)
+            return
+        super().delete(name)  # type: ignore[misc]
+
+    def url(self, name: str | None, force: bool = False) -> str:
+        if self._preload_staging is not None and name is not None:
+            # Post-processing asks for URLs only to splice the last path segment (the
+            # hashed file name) into rewritten CSS/JS, and unquotes it: the quoted name
+            # is that segment, as Django's own FileSystemStorage.url() gives it. The
+            # backend's URL would cost a presigning client (CPU) per process for nothing.
+            return str(filepath_to_uri(clean_name(name)))
+        return super().url(name, force)  # type: ignore[arg-type]
 
     def save_manifest(self) -> None:
         if self._preload_staging is not None:
@@ -47,11 +82,18 @@ class LocalManifestMixin(ManifestFilesMixin):
             return
         super().save_manifest()
 
+    # -- the manifest step -----------------------------------------------------------------
+    def preload_before_deletes(self, run: SyncRun) -> None:
+        """Every hashed file has landed: now the manifest may name them."""
+        super().preload_before_deletes(run)  # type: ignore[misc]
+        if self.__dict__.pop("_preload_manifest_due", False):
+            self.save_manifest()
+
     def post_process(
         self, paths: dict[str, Any], dry_run: bool = False, **options: Any
     ) -> Iterator[PostProcessResult]:
         storage: PreloadMixin = self  # type: ignore[assignment]
-        run = storage._preload_current()
+        run = storage.preload_run()
         if run is None or dry_run:
             yield from super().post_process(paths, dry_run=dry_run, **options)
             if run is not None:
@@ -67,8 +109,9 @@ class LocalManifestMixin(ManifestFilesMixin):
             if error is None:
                 for name, path in staging.outputs():
                     with open(path, "rb") as content:
-                        storage._preload_sync(run, name, content)
-                outcome = list(storage._preload_barrier(run, manifest=staging.manifest_requested))
+                        storage.preload_save(run, name, content)
+                self._preload_manifest_due = staging.manifest_requested
+                outcome = list(storage.preload_barrier(run))
             else:
                 # Let the originals already in flight land, then fail like Django does.
                 run.wait()

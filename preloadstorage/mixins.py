@@ -1,10 +1,13 @@
-"""``PreloadMixin``: preload cache, content skip and parallel uploads for any backend.
+"""``PreloadMixin``: the Django glue between a storage and the preloading engine.
 
-Stack it before a django-storages backend class plus a small adapter that implements the
-``_preload_*`` hooks below (see ``preloadstorage.backends.s3`` for a complete one)::
+Stack it before a django-storages backend, with ``preload_adapter_class`` naming the
+backend's :class:`~preloadstorage.contract.PreloadAdapter` (see
+``preloadstorage.backends.memory`` for a complete small one)::
 
-    class MyPreloadingStorage(MyAdapterMixin, PreloadMixin, MyCloudStorage):
-        '''MyCloudStorage with a preload cache and parallel uploads.'''
+    class PreloadingMyCloudStorage(PreloadMixin, MyCloudStorage):
+        '''MyCloudStorage with a preload cache, content skip and parallel uploads.'''
+
+        preload_adapter_class = MyCloudAdapter
 
 What differs from the plain backend, and only while ``collectstatic`` runs:
 
@@ -13,51 +16,39 @@ What differs from the plain backend, and only while ``collectstatic`` runs:
 - ``get_modified_time()`` reports the bucket's copy as new enough exactly when its bytes
   equal the source's, so the stock command skips unchanged files whatever their mtime,
   and copies changed ones even when the bucket's copy is newer.
-- ``_save()`` skips a file whose exact bytes already sit at its key, and otherwise hands
-  it to a thread pool; ``post_process()`` is the barrier that waits for every upload and
-  fails the command, naming the files, if any failed.
+- ``_save()`` skips a file whose exact bytes already sit at its key (rewriting only its
+  metadata, server-side, when the settings changed), and otherwise hands it to a thread
+  pool; ``post_process()`` is the barrier that waits for every write and fails the
+  command, naming the files, if any failed.
 - ``delete()`` is deferred to the barrier: a delete followed by a save of the same key
   (what the command does for a changed file, and for every file with ``--clear``)
   becomes one upload, or nothing when the bytes are unchanged.
 
 Outside collectstatic every method is the backend's own, so a web process rendering
-``{% static %}`` never lists the bucket.
-
-Hooks an adapter implements (keys are full object keys, location included)::
-
-    _preload_where() -> str                         # "s3://bucket/prefix/", for messages
-    _preload_prefix() -> str                        # what to list: "location/" or ""
-    _preload_list() -> Iterable[RemoteObject]       # raise ListingDenied if not allowed
-    _preload_stat(key) -> RemoteObject | None       # one object (listing denied)
-    _preload_prepare(name, content) -> Upload       # exact bytes + params, as _save would
-    _preload_matches(remote, upload) -> bool        # same bytes? (False when unsure)
-    _preload_upload(upload) -> RemoteObject         # send it, with the stock metadata
-    _preload_delete(keys) -> list[(key, exc)]       # batched delete; return failures
-    _preload_read(name) -> bytes | None             # one GET (the manifest)
+``{% static %}`` never lists the bucket. Other mixins (``LocalManifestMixin``) reuse the
+barrier through :meth:`PreloadMixin.preload_save`, :meth:`PreloadMixin.preload_barrier`
+and the :meth:`PreloadMixin.preload_before_deletes` hook.
 """
 
 from __future__ import annotations
 
-import itertools
+import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.encoding import filepath_to_uri
 from django.utils.timezone import make_naive
-from storages.utils import clean_name
 
-from .cache import RemoteObject
-from .command import find_collectstatic, will_post_process
+from .command import CollectContext, find_collectstatic, will_post_process
 from .conf import check_option_names, check_option_values, default_settings
-from .errors import ListingDenied, SyncFailed
-from .summary import emit
-from .sync import SyncRun, Upload, finish_later
+from .contract import MaybeMissing, PreloadAdapter, RemoteObject
+from .errors import PreloadError, SyncFailed
+from .sync import RunOptions, SyncRun, register
 
-__all__ = ["PreloadMixin"]
+__all__ = ["PostProcessResult", "PreloadMixin"]
 
 PostProcessResult = tuple[str, Any, Any]
 
@@ -71,6 +62,8 @@ else:
 class PreloadMixin(_StorageBase):
     """Preload cache, content skip and parallel uploads during collectstatic."""
 
+    #: The backend's adapter (see :mod:`preloadstorage.contract`).
+    preload_adapter_class: type[PreloadAdapter]
     #: The backend's overwrite option, and its global setting, for the error message.
     preload_overwrite_option = "file_overwrite"
     preload_overwrite_setting = "AWS_S3_FILE_OVERWRITE"
@@ -85,6 +78,13 @@ class PreloadMixin(_StorageBase):
     def __init__(self, **settings: Any) -> None:
         known = set(self.get_default_settings()) | set(self.preload_extra_init_args)
         check_option_names(type(self), settings, known)
+        # Before super(): ManifestFilesMixin reads the manifest through it in __init__.
+        self._preload_run: SyncRun | None = None
+        # Requests made before a run starts (the manifest read at start-up) count
+        # towards the next run's summary.
+        self._preload_early: Counter[str] = Counter()
+        self.preload_adapter = self.preload_adapter_class(self)
+        self.preload_adapter.on_request = self._preload_count_request
         super().__init__(**settings)
         check_option_values(self)
         if not getattr(self, self.preload_overwrite_option, True):
@@ -95,25 +95,20 @@ class PreloadMixin(_StorageBase):
                 "manifest, would be saved under a new random-suffixed name. Remove the "
                 f"'{self.preload_overwrite_option}' option or set it to True."
             )
-        self._preload_run: SyncRun | None = None
-        self._preload_staging: Any = None
-        # Requests made before a run starts (the manifest read at start-up) count
-        # towards the next run's summary.
-        self._preload_early: Counter[str] = Counter()
 
     def __getstate__(self) -> dict[str, Any]:
         parent = getattr(super(), "__getstate__", None)
         state = dict(parent() if parent is not None else self.__dict__)
         # Runs hold thread pools and clients: never pickled.
-        state["_preload_run"] = state["_preload_staging"] = None
+        state["_preload_run"] = None
         state["_preload_early"] = Counter()
         return state
 
     def get_default_settings(self) -> dict[str, Any]:
         return {**super().get_default_settings(), **default_settings()}  # type: ignore[misc]
 
-    # -- the run -----------------------------------------------------------------
-    def _preload_context(self) -> tuple[SyncRun | None, Any]:
+    # -- the run ---------------------------------------------------------------------
+    def _preload_context(self) -> tuple[SyncRun | None, CollectContext | None]:
         """The current collectstatic run (created on first use) and call context."""
         ctx = find_collectstatic()
         if ctx is None:
@@ -122,56 +117,66 @@ class PreloadMixin(_StorageBase):
         if run is None or not run.is_for(ctx.command):
             if run is not None:
                 run.finish()
-            run = SyncRun(self, ctx.command, will_post_process(ctx.command, self))
+            options = RunOptions(
+                max_workers=self.max_workers,
+                progress_interval=self.progress_interval,
+                summary=self.summary,
+                refresh_metadata=bool(getattr(ctx.command, "clear", False)),
+            )
+            barrier = will_post_process(ctx.command, self)
+            run = SyncRun(self.preload_adapter, ctx.command, barrier, options)
             run.stats.requests.update(self._preload_early)
             self._preload_early.clear()
-            if not run.barrier:
-                finish_later(run, ctx.command)
+            register(run, ctx.command)
             self._preload_run = run
         return run, ctx
 
+    def preload_run(self) -> SyncRun | None:
+        """The collectstatic run this call is part of, or ``None`` outside one."""
+        return self._preload_context()[0]
+
     def _preload_count_request(self, operation: str) -> None:
-        """Count one HTTP request (adapters call this from their client's hooks)."""
         run = self.__dict__.get("_preload_run")
         if run is not None and not run.finished:
             run.stats.count_request(operation)
         elif "_preload_early" in self.__dict__:
             self._preload_early[operation] += 1
 
-    def _preload_current(self) -> SyncRun | None:
-        return self._preload_context()[0]
+    def _preload_object(self, run: SyncRun, name: str) -> RemoteObject:
+        obj = run.cache.get(self.preload_adapter.key(name))
+        if obj is None:
+            raise FileNotFoundError(f"File does not exist: {name}")
+        return obj
 
-    def _preload_key(self, name: str) -> str:
-        return self._normalize_name(clean_name(name))  # type: ignore[attr-defined,no-any-return]
+    def preload_read(self, name: str) -> bytes | None:
+        """One GET of ``name`` (the manifest); ``None`` when missing.
 
-    def _preload_load(self) -> Iterable[RemoteObject] | None:
-        """The cache's loader: the listing, or ``None`` to fall back to per-file stats.
-
-        Only the first page can be refused; the rest streams into the cache instead of
-        being held in a list first (100,000 objects are a lot of memory twice).
+        During collectstatic an error says what to fix; elsewhere the client's own
+        error is raised, as the stock storage would.
         """
-        listing = iter(self._preload_list())
+        adapter = self.preload_adapter
+        in_collectstatic = find_collectstatic() is not None
         try:
-            first = next(listing, None)
-        except ListingDenied as exc:
-            run = self._preload_run
-            emit(
-                f"preloadstorage: WARNING: {exc} Falling back to one request per file, "
-                "which is correct but slow.",
-                run.output if run else None,
-                level=30,
-            )
-            return None
-        return listing if first is None else itertools.chain((first,), listing)
+            return adapter.read(name)
+        except MaybeMissing as exc:
+            if in_collectstatic:
+                return None
+            raise exc.__cause__ or exc from None
+        except Exception as exc:
+            if in_collectstatic:
+                explained = adapter.explain(exc, "read")
+                if explained is not exc:
+                    raise explained from exc
+            raise
 
-    # -- metadata from the cache ---------------------------------------------------
+    # -- metadata from the cache -------------------------------------------------------
     def exists(self, name: str) -> bool:
-        if self._preload_staging is not None:
-            return bool(self._preload_staging.exists(name))
-        run = self._preload_current()
+        run, ctx = self._preload_context()
         if run is None:
             return super().exists(name)  # type: ignore[misc,no-any-return]
-        key = self._preload_key(name)
+        if ctx is not None and ctx.source is not None:
+            _check_source(*ctx.source)
+        key = self.preload_adapter.key(name)
         if not run.cache.complete:
             return run.cache.get(key) is not None if key and not key.endswith("/") else False
         if not key or key.endswith("/"):
@@ -179,23 +184,23 @@ class PreloadMixin(_StorageBase):
         return run.cache.get(key) is not None or run.cache.has_dir(key + "/")
 
     def size(self, name: str) -> int:
-        run = self._preload_current()
+        run = self.preload_run()
         if run is None:
             return super().size(name)  # type: ignore[misc,no-any-return]
         return self._preload_object(run, name).size
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
-        run = self._preload_current()
+        run = self.preload_run()
         if run is None or not run.cache.complete:
             return super().listdir(path)  # type: ignore[misc,no-any-return]
-        prefix = self._preload_key(path)
+        prefix = self.preload_adapter.key(path)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         return run.cache.listdir(prefix)
 
     def get_modified_time(self, name: str) -> datetime:
         run, ctx = self._preload_context()
-        if run is None:
+        if run is None or ctx is None:
             return super().get_modified_time(name)  # type: ignore[misc,no-any-return]
         obj = self._preload_object(run, name)
         modified = obj.modified if settings.USE_TZ else make_naive(obj.modified)
@@ -204,65 +209,42 @@ class PreloadMixin(_StorageBase):
         # The command is deciding whether to copy ``source`` over this object: answer
         # by content, which is what "modified" should have meant all along.
         source_storage, source_path = ctx.source
-        with source_storage.open(source_path) as content:
-            upload = self._preload_prepare(name, content)
-        source_time: datetime = source_storage.get_modified_time(source_path)
-        if self._preload_matches(obj, upload):
-            run.stats.add(unchanged=1)
+        try:
+            with source_storage.open(source_path) as content:
+                upload = self.preload_adapter.prepare(name, content)
+            source_time: datetime = source_storage.get_modified_time(source_path)
+        except OSError as exc:
+            raise _unreadable(source_storage, source_path, exc) from exc
+        if run.check(obj, upload):
             return max(modified, source_time)
         run.prepared[upload.key] = upload
         return min(modified, source_time - timedelta(seconds=1))
 
-    def _preload_object(self, run: SyncRun, name: str) -> RemoteObject:
-        obj = run.cache.get(self._preload_key(name))
-        if obj is None:
-            raise FileNotFoundError(f"File does not exist: {name}")
-        return obj
-
-    def url(self, name: str, *args: Any, **kwargs: Any) -> str:
-        if self._preload_staging is not None:
-            # Post-processing asks for URLs only to splice the last path segment (the
-            # hashed file name) into rewritten CSS/JS, and unquotes it: the quoted name
-            # is that segment, as Django's own FileSystemStorage.url() gives it. The
-            # backend's URL would cost a presigning client (CPU) per process for nothing.
-            return str(filepath_to_uri(clean_name(name)))
-        return super().url(name, *args, **kwargs)  # type: ignore[no-any-return]
-
-    # -- writes --------------------------------------------------------------------
-    def _open(self, name: str, mode: str = "rb") -> Any:
-        if self._preload_staging is not None:
-            return self._preload_staging.open(name)
-        return super()._open(name, mode)  # type: ignore[misc]
-
+    # -- writes ------------------------------------------------------------------------
     def _save(self, name: str, content: Any) -> str:
-        if self._preload_staging is not None:
-            return str(self._preload_staging.save(name, content))
-        run = self._preload_current()
+        run = self.preload_run()
         if run is None:
             return super()._save(name, content)  # type: ignore[misc,no-any-return]
-        self._preload_sync(run, name, content)
+        self.preload_save(run, name, content)
+        from storages.utils import clean_name
+
         return str(clean_name(name))
 
-    def _preload_sync(self, run: SyncRun, name: str, content: Any) -> None:
-        """Upload ``content`` unless the exact bytes already sit at the key."""
-        key = self._preload_key(name)
-        upload = run.prepared.pop(key, None) or self._preload_prepare(name, content)
+    def preload_save(self, run: SyncRun, name: str, content: Any) -> None:
+        """Write ``content`` unless the exact bytes (and metadata) are already there."""
+        adapter = self.preload_adapter
+        key = adapter.key(name)
+        upload = run.prepared.pop(key, None) or adapter.prepare(name, content)
         current = run.cache.current(key)
-        if current is not None and self._preload_matches(current, upload):
-            run.cache.keep(key)
-            run.stats.add(unchanged=1)
-            return
-        run.submit(upload)
+        if current is None or not run.check(current, upload):
+            run.submit(upload)
 
     def delete(self, name: str) -> None:
-        if self._preload_staging is not None:
-            self._preload_staging.delete(name)
-            return
         run, ctx = self._preload_context()
-        if run is None:
+        if run is None or ctx is None:
             super().delete(name)  # type: ignore[misc]
             return
-        key = self._preload_key(name)
+        key = self.preload_adapter.key(name)
         # With a barrier ahead, or when the command deletes only to save the same key
         # right after (delete_file), wait: a save cancels the delete.
         if run.barrier or ctx.source is not None:
@@ -271,35 +253,37 @@ class PreloadMixin(_StorageBase):
         if run.cache.get(key) is not None:
             failures = run.delete_now([key])
             if failures:
-                raise SyncFailed("deleted from", self._preload_where(), failures)
+                run.failures.extend(failures)
+                raise SyncFailed("deleted from", self.preload_adapter.where(), failures)
 
-    # -- the barrier -----------------------------------------------------------------
+    # -- the barrier -------------------------------------------------------------------
     def post_process(
         self, paths: dict[str, Any], dry_run: bool = False, **options: Any
     ) -> Iterator[PostProcessResult]:
         parent = getattr(super(), "post_process", None)
         if parent is not None:
             yield from parent(paths, dry_run=dry_run, **options)
-        run = self._preload_current()
+        run = self.preload_run()
         if run is None:
             return
         if dry_run:
             run.finish()
             return
-        yield from self._preload_barrier(run)
+        yield from self.preload_barrier(run)
 
-    def _preload_barrier(
-        self, run: SyncRun, *, manifest: bool = False
-    ) -> Iterator[PostProcessResult]:
-        """Wait for all uploads, then write the manifest, then apply deletes.
+    def preload_before_deletes(self, run: SyncRun) -> None:
+        """Hook: runs once every upload landed, before deletes (the manifest goes here)."""
+
+    def preload_barrier(self, run: SyncRun) -> Iterator[PostProcessResult]:
+        """Wait for all writes, run :meth:`preload_before_deletes`, then apply deletes.
 
         Errors are yielded, as ``post_process()`` must, so the command fails with a
-        message naming the files; nothing is deleted after a failed upload. The run is
+        message naming the files; nothing is deleted after a failed write. The run is
         finished (summary printed) before an error is yielded: the command stops
         iterating at the first error.
         """
         try:
-            error: Exception | None = self._preload_settle(run, manifest)
+            error: Exception | None = run.complete(lambda: self.preload_before_deletes(run))
         except Exception as exc:  # e.g. a separate manifest_storage refused the write
             error = exc
         finally:
@@ -309,46 +293,31 @@ class PreloadMixin(_StorageBase):
         elif error is not None:
             yield "staticfiles manifest", None, error
 
-    def _preload_settle(self, run: SyncRun, manifest: bool) -> SyncFailed | None:
-        if run.wait():
-            return run.fail("uploaded to")
-        if manifest:
-            self.save_manifest()
-            if run.wait():
-                return run.fail("uploaded to")
-        failures = run.apply_deletes()
-        if failures:
-            run.failures.extend(failures)
-            return SyncFailed("deleted from", self._preload_where(), failures)
-        return None
 
-    # -- hooks the backend adapter implements ----------------------------------------------
-    def _preload_where(self) -> str:
-        raise NotImplementedError
+def _check_source(storage: Any, path: str) -> None:
+    """Fail with the file's name when a source cannot be read (before it is needed)."""
+    try:
+        local = storage.path(path)
+    except NotImplementedError:
+        return
+    try:
+        if not os.access(local, os.R_OK) or not os.path.isfile(local):
+            open(local, "rb").close()  # raises the precise error (vanished, denied)
+    except OSError as exc:
+        raise _unreadable(storage, path, exc) from exc
 
-    def _preload_prefix(self) -> str:
-        raise NotImplementedError
 
-    def _preload_list(self) -> Iterable[RemoteObject]:
-        raise NotImplementedError
-
-    def _preload_stat(self, key: str) -> RemoteObject | None:
-        raise NotImplementedError
-
-    def _preload_prepare(self, name: str, content: Any) -> Upload:
-        raise NotImplementedError
-
-    def _preload_matches(self, remote: RemoteObject, upload: Upload) -> bool:
-        raise NotImplementedError
-
-    def _preload_upload(self, upload: Upload) -> RemoteObject:
-        raise NotImplementedError
-
-    def _preload_delete(self, keys: list[str]) -> list[tuple[str, BaseException]]:
-        raise NotImplementedError
-
-    def _preload_read(self, name: str) -> bytes | None:
-        raise NotImplementedError
+def _unreadable(storage: Any, path: str, exc: OSError) -> PreloadError:
+    try:
+        where = storage.path(path)
+    except NotImplementedError:
+        where = path
+    reason = exc.strerror or type(exc).__name__
+    return PreloadError(
+        f"Cannot read the static file '{path}' ({where}): {reason}. Fix its permissions "
+        "(it must be readable by the user running collectstatic), or restore or remove "
+        "it, and re-run; nothing was deleted, and the live manifest is unchanged."
+    )
 
 
 def _failure(exc: SyncFailed) -> PostProcessResult:

@@ -34,6 +34,7 @@ class SyncStats:
         self._lock = threading.Lock()
         self.uploaded = 0
         self.uploaded_bytes = 0
+        self.updated = 0
         self.unchanged = 0
         self.deleted = 0
         self.failed = 0
@@ -53,9 +54,10 @@ class SyncStats:
         with self._lock:
             requests = ", ".join(f"{n} {op}" for op, n in sorted(self.requests.items()))
             failed = f", {self.failed} FAILED" if self.failed else ""
+            updated = f"{self.updated} metadata updated, " if self.updated else ""
             return (
                 f"preloadstorage: {where}: {self.uploaded} uploaded "
-                f"({_size(self.uploaded_bytes)}), {self.unchanged} unchanged, "
+                f"({_size(self.uploaded_bytes)}), {updated}{self.unchanged} unchanged, "
                 f"{self.deleted} deleted{failed} in {seconds:.2f} s; "
                 f"requests: {requests or 'none'}"
             )

@@ -1,51 +1,53 @@
-"""One collectstatic run's sync state: the cache, the upload pool, the barrier.
+"""One collectstatic run's sync state: the cache, the write pool, the barrier.
 
 A :class:`SyncRun` lives from the first storage call of a collectstatic run to the end
-of its ``post_process()``, the barrier. Uploads go to a thread pool while the command
-keeps walking the finders; the barrier waits for every one of them and turns failures
-into one error that names the files. Deletes are applied only after a successful
-barrier (and after the manifest), so a failed run never removes what the live manifest
-names.
+of its ``post_process()``, the barrier. Uploads and metadata rewrites go to a thread
+pool while the command keeps walking the finders; the barrier waits for every one of
+them and turns failures into one error that names the files. Deletes are applied only
+after a successful barrier (and after the manifest), so a failed run never removes what
+the live manifest names. It depends on the adapter contract only.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .cache import PreloadCache, RemoteObject
+from django.core.files.base import ContentFile
+
+from .cache import PreloadCache
+from .contract import RETRY_ALONE, ListingDenied, MaybeMissing, PreloadAdapter, RemoteObject, Upload
 from .errors import SyncFailed
-from .fingerprints import Payload
+from .state import STATE_NAME, RunState
 from .summary import Progress, SyncStats, emit
 
-if TYPE_CHECKING:
-    from .mixins import PreloadMixin
+__all__ = ["RunOptions", "SyncRun"]
 
-__all__ = ["SyncRun", "Upload"]
+Failures = list[tuple[str, BaseException]]
 
 
-@dataclass
-class Upload:
-    """One object to send: the exact bytes and the backend's write parameters."""
-
-    name: str
-    key: str
-    payload: Payload
-    #: Backend write parameters, computed as the stock ``_save()`` computes them.
-    params: dict[str, Any] = field(default_factory=dict)
-    #: Backend-specific extras (e.g. whether the fingerprint can be trusted).
-    extra: dict[str, Any] = field(default_factory=dict)
+@dataclass(frozen=True)
+class RunOptions:
+    max_workers: int = 16
+    progress_interval: float = 5.0
+    summary: bool = True
+    #: Rewrite metadata that cannot be confirmed from the listing (``--clear``).
+    refresh_metadata: bool = False
 
 
 class SyncRun:
     """The state of one collectstatic run against one storage."""
 
-    def __init__(self, storage: PreloadMixin, command: Any, barrier: bool) -> None:
-        self.storage = storage
+    def __init__(
+        self, adapter: PreloadAdapter, command: Any, barrier: bool, options: RunOptions
+    ) -> None:
+        self.adapter = adapter
+        self.options = options
         self._command = weakref.ref(command)
         # Where the summary goes; kept apart from the command, which may be gone by then.
         self.output = SimpleNamespace(
@@ -53,14 +55,17 @@ class SyncRun:
             stderr=command.stderr,
             verbosity=getattr(command, "verbosity", 1),
         )
-        #: Whether ``post_process()`` will run: uploads may then finish in the background.
+        #: Whether ``post_process()`` will run: writes may then finish in the background.
         self.barrier = barrier
-        self.cache = PreloadCache(storage._preload_load, storage._preload_stat)
+        self.cache = PreloadCache(self._load, adapter.stat)
         self.stats = SyncStats()
         #: Uploads prepared by ``get_modified_time()``, picked up by the ``save()`` after.
         self.prepared: dict[str, Upload] = {}
-        self.failures: list[tuple[str, BaseException]] = []
+        self.failures: Failures = []
         self.finished = False
+        self._state_key = adapter.key(STATE_NAME)
+        self._state_listed: bool | None = None
+        self._state: RunState | None = None
         self._futures: dict[Future[None], str] = {}
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -70,35 +75,132 @@ class SyncRun:
     def is_for(self, command: Any) -> bool:
         return self._command() is command and not self.finished
 
-    # -- uploads -----------------------------------------------------------------
-    def submit(self, upload: Upload) -> None:
-        """Upload now (no barrier will come) or in the pool (the barrier waits)."""
+    # -- the listing and the state ----------------------------------------------------
+    def _load(self) -> Iterable[RemoteObject] | None:
+        """The cache's loader: the listing without the state object, or ``None``."""
+        listing = iter(self.adapter.list())
+        try:
+            first = next(listing, None)
+        except ListingDenied as exc:
+            emit(
+                f"preloadstorage: WARNING: {exc} Falling back to one request per file, "
+                "which is correct but slow.",
+                self.output,
+                level=30,
+            )
+            return None
+        self._state_listed = False
+        return self._hide_state(listing, first)  # type: ignore[no-any-return]
+
+    def _hide_state(self, listing: Iterator[RemoteObject], first: RemoteObject | None) -> Any:
+        if first is None:
+            return
+        for obj in _chain(first, listing):
+            if obj.key == self._state_key:
+                self._state_listed = True
+            else:
+                yield obj
+
+    @property
+    def state(self) -> RunState:
+        """What the last run recorded: one GET, only if the listing shows it exists."""
+        if self._state is None:
+            len(self.cache)  # the listing tells whether there is a state to read
+            raw = None
+            if self._state_listed is not False:
+                try:
+                    raw = self.adapter.read(STATE_NAME)
+                except MaybeMissing:
+                    raw = None
+            prefix = self.adapter.prefix()
+            with self._lock:
+                if self._state is None:
+                    self._state = RunState.parse(raw, prefix)
+        return self._state
+
+    def save_state(self) -> None:
+        """Write the records if they changed (one PUT; none on an unchanged run)."""
+        state = self.state
+        state.keep_only(self.cache.live_keys())
+        if not state.changed:
+            return
+        upload = self.adapter.prepare(STATE_NAME, ContentFile(state.dump(), STATE_NAME))
+        self.adapter.upload(upload)
+
+    # -- one object ---------------------------------------------------------------------
+    def check(self, remote: RemoteObject, upload: Upload) -> bool:
+        """Whether ``remote`` already holds ``upload`` (bytes *and* metadata).
+
+        Bytes equal but metadata not: a server-side metadata rewrite is queued, and the
+        object counts as handled (True). Bytes differ: False, the caller uploads.
+        """
+        if not (upload.trusted and self.adapter.matches(remote, upload)):
+            return False
         self.cache.keep(upload.key)
+        if self._metadata_current(remote, upload):
+            self.stats.add(unchanged=1)
+        else:
+            self._submit(self._update, upload, remote)
+        return True
+
+    def _metadata_current(self, remote: RemoteObject, upload: Upload) -> bool:
+        """Whether ``remote``'s metadata is what the settings give ``upload`` now.
+
+        The listing decides what it can see (a difference there always means rewrite);
+        what it cannot see (all of it on S3, ACLs on GCS) is judged by the digest the
+        last run recorded, and no record (first run after an upgrade, an object another
+        tool wrote) or ``--clear`` means "apply once".
+        """
+        digest = upload.metadata_digest
+        verdict = self.adapter.metadata_matches(remote, upload)
+        if verdict is not False:
+            known = self.state.metadata_digest(remote.key, remote.modified)
+            if verdict is None:
+                verdict = known == digest and not self.options.refresh_metadata
+            elif known is not None and known != digest:
+                verdict = False  # the listing agrees, but what it cannot see changed
+        if verdict:
+            self.state.record_metadata(remote.key, digest)
+        return verdict
+
+    def submit(self, upload: Upload) -> None:
+        """Upload ``upload`` now (no barrier will come) or in the pool."""
+        self.cache.keep(upload.key)
+        self._submit(self._upload, upload)
+
+    def _submit(self, task: Callable[..., None], upload: Upload, *args: Any) -> None:
         if not self.barrier:
             try:
-                self._upload(upload)
+                task(upload, *args)
             except Exception as exc:
-                raise SyncFailed(
-                    "uploaded to", self.storage._preload_where(), [(upload.name, exc)]
-                ) from exc
+                self.failures.append((upload.name, exc))
+                self.stats.add(failed=1)
+                raise SyncFailed("written to", self.adapter.where(), [(upload.name, exc)]) from exc
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
-                max_workers=self.storage.max_workers, thread_name_prefix="preloadstorage"
+                max_workers=self.options.max_workers, thread_name_prefix="preloadstorage"
             )
-        future = self._executor.submit(self._upload, upload)
+        future = self._executor.submit(task, upload, *args)
         with self._lock:
             self._futures[future] = upload.name
             self._submitted += 1
 
     def _upload(self, upload: Upload) -> None:
-        obj: RemoteObject = self.storage._preload_upload(upload)
+        obj = self.adapter.upload(upload)
         self.cache.record(obj)
+        self.state.record_metadata(upload.key, upload.metadata_digest)
         self.stats.add(uploaded=1, uploaded_bytes=upload.payload.size)
 
-    def wait(self) -> list[tuple[str, BaseException]]:
-        """The barrier: wait for every upload so far; return (and keep) the failures."""
-        progress = Progress(self.output, self.storage.progress_interval)
+    def _update(self, upload: Upload, remote: RemoteObject) -> None:
+        obj = self.adapter.update_metadata(remote, upload)
+        self.cache.record(obj)
+        self.state.record_metadata(upload.key, upload.metadata_digest)
+        self.stats.add(updated=1)
+
+    def wait(self) -> Failures:
+        """The barrier: wait for every write so far; return (and keep) the failures."""
+        progress = Progress(self.output, self.options.progress_interval)
         pending = set(self._futures)
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -112,39 +214,123 @@ class SyncRun:
             progress.tick(self._done, self._submitted)
         return list(self.failures)
 
-    # -- deletes -----------------------------------------------------------------
-    def delete_now(self, keys: list[str]) -> list[tuple[str, BaseException]]:
-        """Delete ``keys`` with the backend's batched delete; return the failures."""
+    # -- deletes ------------------------------------------------------------------------
+    def delete_now(self, keys: list[str]) -> Failures:
+        """Delete ``keys``: in batches where the server has them, else one by one."""
         if not keys:
             return []
-        failures = self.storage._preload_delete(keys)
+        failures, singles = self._delete_batches(keys)
+        if singles:
+            with ThreadPoolExecutor(max_workers=self.options.max_workers) as pool:
+                for key, exc in zip(singles, pool.map(self._delete_one, singles), strict=True):
+                    if exc is not None:
+                        failures.append((key, exc))
         failed = {key for key, _ in failures}
         for key in keys:
             if key not in failed:
                 self.cache.forget(key)
+        self.state.forget(k for k in keys if k not in failed)
         self.stats.add(deleted=len(keys) - len(failed), failed=len(failed))
         return failures
 
-    def apply_deletes(self) -> list[tuple[str, BaseException]]:
+    def _delete_batches(self, keys: list[str]) -> tuple[Failures, list[str]]:
+        size = self.adapter.delete_batch_size
+        chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
+        failures: Failures = []
+        singles: list[str] = []
+        workers = max(1, min(self.options.max_workers, len(chunks)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for chunk, outcome in zip(chunks, pool.map(self._delete_batch, chunks), strict=True):
+                if outcome is None:  # no batch API here (or the batch failed as a whole)
+                    singles.extend(chunk)
+                    continue
+                for key in chunk:
+                    exc = outcome.get(key)
+                    if exc is RETRY_ALONE:
+                        singles.append(key)
+                    elif exc is not None:
+                        failures.append((key, exc))
+        return failures, singles
+
+    def _delete_batch(self, chunk: list[str]) -> Any:
+        if self.__dict__.get("_no_batch"):
+            return None
+        try:
+            outcome = self.adapter.delete_batch(chunk)
+        except Exception:
+            return None  # the single deletes retry, and report
+        if outcome is None:
+            self._no_batch = True
+        return outcome
+
+    def _delete_one(self, key: str) -> BaseException | None:
+        try:
+            self.adapter.delete_one(key)
+        except Exception as exc:
+            return exc
+        return None
+
+    def apply_deletes(self) -> Failures:
         """Apply the deletes nobody cancelled (``--clear``'s stale objects)."""
         return self.delete_now(self.cache.pending_deletes())
 
-    # -- end ---------------------------------------------------------------------
-    def finish(self, level_if_failed: int = 30) -> None:
-        """Shut the pool down and print the summary line, once."""
-        if self.finished:
-            return
-        self.finished = True
+    # -- end ------------------------------------------------------------------------------
+    def complete(self, before_deletes: Callable[[], None]) -> SyncFailed | None:
+        """The barrier: writes, then ``before_deletes`` (the manifest), deletes, state."""
+        if self.wait():
+            return self.fail()
+        before_deletes()
+        if self.wait():
+            return self.fail()
+        failures = self.apply_deletes()
+        if failures:
+            self.failures.extend(failures)
+            return SyncFailed("deleted from", self.adapter.where(), failures)
+        self.save_state()
+        return None
+
+    def finish(self) -> None:
+        """Let pending writes land, shut the pool down, print the summary line, once."""
+        with self._lock:
+            if self.finished:
+                return
+            self.finished = True
+        if self._futures:
+            self.wait()  # the run died before its barrier: still count what happened
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-        if self.storage.summary:
-            level = level_if_failed if self.failures else 20
-            emit(self.stats.line(self.storage._preload_where()), self.output, level)
+        for sibling in _siblings(self):
+            sibling.finish()
+        if self.options.summary:
+            level = 30 if self.failures else 20
+            emit(self.stats.line(self.adapter.where()), self.output, level)
 
-    def fail(self, action: str) -> SyncFailed:
-        return SyncFailed(action, self.storage._preload_where(), self.failures)
+    def fail(self) -> SyncFailed:
+        return SyncFailed("written to", self.adapter.where(), self.failures)
 
 
-def finish_later(run: SyncRun, command: Any) -> None:
-    """Print the summary when the command object goes away (no barrier will come)."""
+def _chain(first: RemoteObject, rest: Iterator[RemoteObject]) -> Iterator[RemoteObject]:
+    yield first
+    yield from rest
+
+
+# Every run of one collectstatic command: the command's own storage finishes the
+# others (a separate manifest_storage, storages project code uses) with its barrier.
+_RUNS: weakref.WeakKeyDictionary[Any, list[SyncRun]] = weakref.WeakKeyDictionary()
+_RUNS_LOCK = threading.Lock()
+
+
+def register(run: SyncRun, command: Any) -> None:
+    """Track ``run`` as part of ``command``; its summary prints even if the command dies."""
+    with _RUNS_LOCK:
+        _RUNS.setdefault(command, []).append(run)
     weakref.finalize(command, run.finish)
+
+
+def _siblings(run: SyncRun) -> list[SyncRun]:
+    if run.barrier:
+        command = run._command()
+        with _RUNS_LOCK:
+            runs = list(_RUNS.get(command, ())) if command is not None else []
+        return [other for other in runs if other is not run and not other.barrier]
+    return []

@@ -37,6 +37,8 @@ class LocalManifestMixin(ManifestFilesMixin):
     """
 
     _preload_staging: StagingArea | None = None
+    keep_releases: int | None
+    keep_only_hashed_files: bool
 
     def read_manifest(self) -> str | None:  # type: ignore[override]
         if self.manifest_storage is not self:  # type: ignore[comparison-overlap]
@@ -58,6 +60,12 @@ class LocalManifestMixin(ManifestFilesMixin):
     def _save(self, name: str, content: Any) -> str:
         if self._preload_staging is not None:
             return self._preload_staging.save(name, content)
+        if self.keep_only_hashed_files and name != self.manifest_name:
+            storage: PreloadMixin = self  # type: ignore[assignment]
+            if storage.preload_run() is not None:
+                # An original, saved by the collect phase: only its hashed copy is sent
+                # (post-processing reads the original from its source, not the bucket).
+                return str(clean_name(name))
         return super()._save(name, content)  # type: ignore[misc,no-any-return]
 
     def delete(self, name: str) -> None:
@@ -82,12 +90,26 @@ class LocalManifestMixin(ManifestFilesMixin):
             return
         super().save_manifest()
 
+    def preload_is_hashed(self, name: str) -> bool:
+        """Whether ``name`` (or its full key) is a hashed name the manifest maps to."""
+        hashed = self.hashed_files
+        cached = self.__dict__.get("_preload_hashed")
+        if cached is None or cached[0] is not hashed or cached[1] != len(hashed):
+            key = self.preload_adapter.key  # type: ignore[attr-defined]
+            names = {v for k, v in hashed.items() if v != k}
+            cached = (hashed, len(hashed), names | {key(v) for v in names})
+            self._preload_hashed = cached
+        found: set[str] = cached[2]
+        return name in found or clean_name(name) in found
+
     # -- the manifest step -----------------------------------------------------------------
     def preload_before_deletes(self, run: SyncRun) -> None:
         """Every hashed file has landed: now the manifest may name them."""
         super().preload_before_deletes(run)  # type: ignore[misc]
         if self.__dict__.pop("_preload_manifest_due", False):
             self.save_manifest()
+            if self.keep_releases is not None:
+                prune_releases(run, self.keep_releases)
 
     def post_process(
         self, paths: dict[str, Any], dry_run: bool = False, **options: Any
@@ -148,6 +170,29 @@ class LocalManifestMixin(ManifestFilesMixin):
         finally:
             processor.close()
         return results, None
+
+
+def prune_releases(run: SyncRun, keep: int) -> None:
+    """Keep the objects of this release and ``keep`` previous ones; queue older ones.
+
+    Each successful run records the keys of its collection in the run state. Keys that
+    only releases older than the kept ones named are deleted with the run's other
+    deletes (after the new manifest is live, never after a failure); keys no recorded
+    release ever named are never touched, and kept releases survive ``--clear``.
+    """
+    prefix = run.adapter.prefix()
+    current = sorted(k[len(prefix) :] for k in run.collected if k.startswith(prefix))
+    recorded = run.state.sections.get("releases")
+    history = [r for r in recorded if isinstance(r, list)] if isinstance(recorded, list) else []
+    if not history or history[0] != current:  # an unchanged re-run is the same release
+        history.insert(0, current)
+    kept, old = history[: keep + 1], history[keep + 1 :]
+    protected = {rel for release in kept for rel in release}
+    for rel in {rel for release in old for rel in release} - protected:
+        run.cache.mark_deleted(prefix + rel)
+    for rel in protected:
+        run.cache.keep(prefix + rel)
+    run.state.sections["releases"] = kept
 
 
 class _TrackingPaths(dict):  # type: ignore[type-arg]

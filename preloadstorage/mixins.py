@@ -46,6 +46,7 @@ from .command import CollectContext, find_collectstatic, will_post_process
 from .conf import check_option_names, check_option_values, default_settings
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
 from .errors import PreloadError, SyncFailed
+from .signals import SyncResult, sync_finished, write_report
 from .sync import RunOptions, SyncRun, register
 
 __all__ = ["PostProcessResult", "PreloadMixin"]
@@ -70,10 +71,18 @@ class PreloadMixin(_StorageBase):
     #: Constructor arguments the backend takes besides ``get_default_settings()``.
     preload_extra_init_args: tuple[str, ...] = ()
 
+    #: The key of Cache-Control in the backend's ``get_object_parameters()``.
+    preload_cache_control_parameter = "cache_control"
+
     max_workers: int
     max_attempts: int
     summary: bool
     progress_interval: float
+    report_path: str | None
+    hashed_cache_control: str | None
+    unhashed_cache_control: str | None
+    keep_releases: int | None
+    keep_only_hashed_files: bool
 
     def __init__(self, **settings: Any) -> None:
         known = set(self.get_default_settings()) | set(self.preload_extra_init_args)
@@ -87,6 +96,17 @@ class PreloadMixin(_StorageBase):
         self.preload_adapter.on_request = self._preload_count_request
         super().__init__(**settings)
         check_option_values(self)
+        manifest_only = [
+            opt
+            for opt, off in (("keep_releases", None), ("keep_only_hashed_files", False))
+            if getattr(self, opt) != off
+        ]
+        if manifest_only and not hasattr(self, "manifest_name"):
+            raise ImproperlyConfigured(
+                f"{type(self).__name__}: option '{manifest_only[0]}' needs a manifest class "
+                "(e.g. the Preloading...ManifestStorage of this backend): only a manifest "
+                "says which names are hashed. Remove the option or change the BACKEND."
+            )
         if not getattr(self, self.preload_overwrite_option, True):
             raise ImproperlyConfigured(
                 f"{type(self).__name__} needs {self.preload_overwrite_option}=True (or "
@@ -106,6 +126,25 @@ class PreloadMixin(_StorageBase):
 
     def get_default_settings(self) -> dict[str, Any]:
         return {**super().get_default_settings(), **default_settings()}  # type: ignore[misc]
+
+    def get_object_parameters(self, name: str) -> dict[str, Any]:
+        """The backend's object parameters, with the cache policy's Cache-Control.
+
+        ``hashed_cache_control`` applies to content-addressed names (see
+        :meth:`preload_is_hashed`), ``unhashed_cache_control`` to every other name;
+        either overrides what ``object_parameters`` or the backend's cache-control
+        setting would give. Unset, nothing changes.
+        """
+        params: dict[str, Any] = super().get_object_parameters(name)  # type: ignore[misc]
+        hashed = self.preload_is_hashed(name)
+        policy = self.hashed_cache_control if hashed else self.unhashed_cache_control
+        if policy is None:
+            return params
+        return {**params, self.preload_cache_control_parameter: policy}
+
+    def preload_is_hashed(self, name: str) -> bool:
+        """Whether ``name`` (or full key) is content-addressed: never, without a manifest."""
+        return False
 
     # -- the run ---------------------------------------------------------------------
     def _preload_context(self) -> tuple[SyncRun | None, CollectContext | None]:
@@ -288,10 +327,21 @@ class PreloadMixin(_StorageBase):
             error = exc
         finally:
             run.finish()
+        try:
+            self.preload_finished(run.result(self.preload_is_hashed))
+        except Exception as exc:
+            error = error or exc
         if isinstance(error, SyncFailed):
             yield _failure(error)
         elif error is not None:
             yield "staticfiles manifest", None, error
+
+    def preload_finished(self, result: SyncResult) -> None:
+        """Hook: the run is over (``result.ok`` tells how). Sends ``sync_finished`` and
+        writes ``report_path``; an exception here fails the command."""
+        if self.report_path:
+            write_report(self.report_path, result)
+        sync_finished.send(sender=type(self), storage=self, result=result)
 
 
 def _check_source(storage: Any, path: str) -> None:

@@ -49,6 +49,10 @@ class SyncStats:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
 
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
     def line(self, where: str) -> str:
         seconds = time.monotonic() - self.started
         with self._lock:

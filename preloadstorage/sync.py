@@ -23,6 +23,7 @@ from django.core.files.base import ContentFile
 from .cache import PreloadCache
 from .contract import RETRY_ALONE, ListingDenied, MaybeMissing, PreloadAdapter, RemoteObject, Upload
 from .errors import SyncFailed
+from .signals import SyncResult
 from .state import STATE_NAME, RunState
 from .summary import Progress, SyncStats, emit
 
@@ -63,6 +64,11 @@ class SyncRun:
         self.prepared: dict[str, Upload] = {}
         self.failures: Failures = []
         self.finished = False
+        #: Keys this run wrote or found already in place: the collection.
+        self.collected: set[str] = set()
+        self.uploaded: list[str] = []
+        self.updated: list[str] = []
+        self.deleted: list[str] = []
         self._state_key = adapter.key(STATE_NAME)
         self._state_listed: bool | None = None
         self._state: RunState | None = None
@@ -137,6 +143,7 @@ class SyncRun:
         if not (upload.trusted and self.adapter.matches(remote, upload)):
             return False
         self.cache.keep(upload.key)
+        self.collected.add(upload.key)
         if self._metadata_current(remote, upload):
             self.stats.add(unchanged=1)
         else:
@@ -166,6 +173,7 @@ class SyncRun:
     def submit(self, upload: Upload) -> None:
         """Upload ``upload`` now (no barrier will come) or in the pool."""
         self.cache.keep(upload.key)
+        self.collected.add(upload.key)
         self._submit(self._upload, upload)
 
     def _submit(self, task: Callable[..., None], upload: Upload, *args: Any) -> None:
@@ -190,12 +198,14 @@ class SyncRun:
         obj = self.adapter.upload(upload)
         self.cache.record(obj)
         self.state.record_metadata(upload.key, upload.metadata_digest)
+        self.uploaded.append(upload.name)
         self.stats.add(uploaded=1, uploaded_bytes=upload.payload.size)
 
     def _update(self, upload: Upload, remote: RemoteObject) -> None:
         obj = self.adapter.update_metadata(remote, upload)
         self.cache.record(obj)
         self.state.record_metadata(upload.key, upload.metadata_digest)
+        self.updated.append(upload.name)
         self.stats.add(updated=1)
 
     def wait(self) -> Failures:
@@ -230,6 +240,7 @@ class SyncRun:
             if key not in failed:
                 self.cache.forget(key)
         self.state.forget(k for k in keys if k not in failed)
+        self.deleted.extend(k for k in keys if k not in failed)
         self.stats.add(deleted=len(keys) - len(failed), failed=len(failed))
         return failures
 
@@ -304,6 +315,27 @@ class SyncRun:
         if self.options.summary:
             level = 30 if self.failures else 20
             emit(self.stats.line(self.adapter.where()), self.output, level)
+
+    def result(self, is_hashed: Callable[[str], bool] | None = None) -> SyncResult:
+        """What reached the bucket, by storage name (for the signal and the report)."""
+        prefix = self.adapter.prefix()
+
+        def name(key: str) -> str:
+            return key[len(prefix) :] if prefix and key.startswith(prefix) else key
+
+        result = SyncResult(
+            where=self.adapter.where(),
+            uploaded=list(self.uploaded),
+            updated=list(self.updated),
+            deleted=[name(key) for key in self.deleted],
+            unchanged=self.stats.unchanged,
+            failed=[n for n, _ in self.failures],
+            requests=dict(self.stats.requests),
+            seconds=self.stats.elapsed,
+        )
+        if is_hashed is not None:
+            result.is_hashed = is_hashed
+        return result
 
     def fail(self) -> SyncFailed:
         return SyncFailed("written to", self.adapter.where(), self.failures)

@@ -186,10 +186,6 @@ class MemoryPreloadMixin(PreloadMixin):
             **PreloadMixin.get_default_settings(self),
         }
 
-    def get_object_parameters(self, name: str) -> dict[str, Any]:
-        """Metadata for ``name`` (override it for per-name values, as on S3)."""
-        return dict(self.object_parameters)
-
     def _init_backend(self, settings: dict[str, Any]) -> dict[str, Any]:
         defaults = self.get_default_settings()
         for name, value in defaults.items():
@@ -202,8 +198,14 @@ class _InMemoryBackend(InMemoryStorage):
     """``InMemoryStorage`` taking django-storages-style settings (the extra ones are set
     as attributes by :class:`MemoryPreloadMixin`)."""
 
+    object_parameters: dict[str, Any]
+
     def get_default_settings(self) -> dict[str, Any]:
         return {}
+
+    def get_object_parameters(self, name: str) -> dict[str, Any]:
+        """Metadata for ``name`` (override it for per-name values, as on S3)."""
+        return dict(self.object_parameters)
 
     def __init__(self, **settings: Any) -> None:
         backend = self._init_backend(settings)  # type: ignore[attr-defined]

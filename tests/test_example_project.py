@@ -619,24 +619,12 @@ def test_pages_fail_loudly_without_manifest(tmp_path):
 
 
 @pytest.fixture
-def moto_s3():
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            region_name="us-east-1",
-        )
-        yield endpoint, client
-    finally:
-        server.stop()
+def moto_s3(request):
+    """The session's moto server (conftest's ``moto``), reached directly."""
+    pytest.importorskip("moto.server")
+    pytest.importorskip("boto3")
+    moto = request.getfixturevalue("moto")
+    return moto.server.endpoint, moto.client
 
 
 @pytest.mark.parametrize("kind", ["stock-s3", "s3"])

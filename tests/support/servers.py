@@ -38,12 +38,14 @@ import sys
 import sysconfig
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
+
+from mirakuru import Executor
+from mirakuru.exceptions import ProcessExitedWithError, ProcessFinishedWithError, TimeoutExpired
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
@@ -212,7 +214,8 @@ def _kill_leftovers() -> None:
 
 
 def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes Linux SIGKILL the child when this process dies.
+    """Something for the child to call before ``exec`` that makes Linux SIGKILL it when
+    this process dies.
 
     This covers what ``atexit`` cannot: the test process being SIGKILLed. The signal is
     tied to the *thread* that forked, so it is only used from the main thread.
@@ -231,6 +234,48 @@ def _die_with_parent() -> Callable[[], None] | None:
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
     return preexec
+
+
+class _ServerProcess(Executor):
+    """mirakuru's executor for one server: it starts the process in its own session
+    (Ctrl-C in the terminal does not reach it; stop signals the whole group, as npm/node
+    shims may fork), waits for ``ready`` while checking that the process is still alive,
+    and stops or kills the process group and every child it marked."""
+
+    def __init__(self, command: list[str], ready: Callable[[], bool], **kwargs: Any) -> None:
+        super().__init__(command, **kwargs)
+        self._ready = ready
+        self.last_error: BaseException | None = None
+        self._preexec = _die_with_parent()
+
+    @property
+    def _popen_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = super()._popen_kwargs
+        setsid, die_with_parent = kwargs.get("preexec_fn"), self._preexec
+        if setsid is not None and die_with_parent is not None:
+
+            def preexec() -> None:
+                setsid()
+                die_with_parent()
+
+            kwargs["preexec_fn"] = preexec
+        return kwargs
+
+    def pre_start_check(self) -> bool:
+        # The ports were chosen free just before; a clash shows up in the server's log.
+        return False
+
+    def after_start_check(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:  # exited with 0: mirakuru would keep waiting
+            raise ProcessExitedWithError(self, self.process.returncode)
+        try:
+            # Re-check the process afterwards: when another program took the port
+            # first, the readiness probe may be answered by that program.
+            return self._ready() and self.process.poll() is None
+        except Exception as exc:  # not listening yet, or not fully up
+            self.last_error = exc
+            return False
 
 
 def _http_status(port: int, method: str = "GET", path: str = "/", timeout: float = 1.0) -> int:
@@ -275,7 +320,7 @@ class StorageServer:
         self._fixed_port = port
         self.port: int = port or 0
         self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen[bytes] | None = None
+        self._executor: _ServerProcess | None = None
         self.tempdir: Path | None = None
         self._log: IO[bytes] | None = None
 
@@ -286,6 +331,11 @@ class StorageServer:
         if not self.port:
             raise ServerError(f"{self.name} has not been started")
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def process(self) -> subprocess.Popen[str] | None:
+        """The server's process while it runs (``None`` before start and after stop)."""
+        return self._executor.process if self._executor is not None else None
 
     @property
     def running(self) -> bool:
@@ -308,13 +358,12 @@ class StorageServer:
         """Start the server and return once it answers requests; idempotent."""
         if self.running:
             return self
-        if self.process is not None:
+        if self._executor is not None:
             self.stop()  # it died on its own: release its tempdir before a restart
         attempts = 1 if self._fixed_port else self.start_attempts
         for attempt in range(1, attempts + 1):
             try:
                 self._spawn()
-                self._wait_until_ready()
                 return self
             except _PortClash:
                 self.stop(force=True)
@@ -327,14 +376,14 @@ class StorageServer:
 
     def stop(self, force: bool = False) -> None:
         """Stop the server (SIGKILL after a grace period) and delete its tempdir."""
-        process, self.process = self.process, None
-        if process is not None:
-            self._signal(process, signal.SIGKILL if force else self.stop_signal)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._signal(process, signal.SIGKILL)
-                process.wait(timeout=5)
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            if force:
+                executor.kill()
+            else:
+                # SIGKILL after the grace period; the exit code does not matter here.
+                with contextlib.suppress(ProcessFinishedWithError):
+                    executor.stop(stop_signal=self.stop_signal)
         with _live_lock:
             _live.discard(self)
         if self._log is not None:
@@ -376,7 +425,8 @@ class StorageServer:
         raise NotImplementedError
 
     def _env(self) -> dict[str, str]:
-        return dict(os.environ)
+        """Environment variables set for the server, over this process's own."""
+        return {}
 
     def _ready(self) -> bool:
         """True once the server answers; exceptions count as "not yet"."""
@@ -388,72 +438,42 @@ class StorageServer:
 
     # -- internals -----------------------------------------------------------------------
     def _spawn(self) -> None:
+        """Start the process and wait until ``_ready``; raise ``_PortClash`` or
+        ``ServerError`` (with the log's tail) when it does not come up."""
         self.tempdir = Path(tempfile.mkdtemp(prefix=f"preloadstorage-{self.name}-"))
         self._choose_ports()
         command = self._command()
         self._log = open(self.tempdir / "server.log", "wb")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
+        self._executor = executor = _ServerProcess(
             command,
+            self._ready,
+            cwd=str(self.tempdir),
+            envvars=self._env(),
+            timeout=self.startup_timeout,
+            sleep=0.05,
+            stop_signal=self.stop_signal,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            cwd=self.tempdir,
-            env=self._env(),
-            # Own process group: Ctrl-C in the terminal does not reach the server, and
-            # stop() can signal the whole group (npm/node shims may fork).
-            start_new_session=True,
-            preexec_fn=_die_with_parent(),
         )
         with _live_lock:
             _live.add(self)
-
-    def _wait_until_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + self.startup_timeout
-        delay = 0.01
-        last_error: BaseException | None = None
-        while True:
-            code = self.process.poll()
-            if code is not None:
-                tail = self.log_tail()
-                if self._fixed_port is None and _looks_like_port_clash(tail):
-                    raise _PortClash
-                raise ServerError(
-                    f"{self.name} exited with code {code} during start-up "
-                    f"({' '.join(self._command_for_errors())}).\n--- log tail ---\n{tail}"
-                )
-            try:
-                # Re-check the process afterwards: when another program took the port
-                # first, the readiness probe may be answered by that program.
-                if self._ready() and self.process.poll() is None:
-                    return
-            except Exception as exc:  # not listening yet, or not fully up
-                last_error = exc
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"{self.name} did not become ready within {self.startup_timeout:.0f} s "
-                    f"on port {self.port} (last error: {last_error!r}).\n"
-                    f"--- log tail ---\n{self.log_tail()}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
-
-    def _command_for_errors(self) -> list[str]:
-        assert self.process is not None
-        args = self.process.args
-        return [str(a) for a in args] if isinstance(args, (list, tuple)) else [str(args)]
-
-    @staticmethod
-    def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
-        if process.poll() is not None:
-            return
         try:
-            # The group id is the server's own pid (start_new_session), so this only
-            # reaches processes we started.
-            os.killpg(process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(sig)
+            executor.start()
+        except ProcessExitedWithError as exc:
+            tail = self.log_tail()
+            if self._fixed_port is None and _looks_like_port_clash(tail):
+                raise _PortClash from None
+            raise ServerError(
+                f"{self.name} exited with code {exc.exit_code} during start-up "
+                f"({executor.command}).\n--- log tail ---\n{tail}"
+            ) from None
+        except TimeoutExpired:
+            raise ServerError(
+                f"{self.name} did not become ready within {self.startup_timeout:.0f} s "
+                f"on port {self.port} (last error: {executor.last_error!r}).\n"
+                f"--- log tail ---\n{self.log_tail()}"
+            ) from None
 
 
 class _PortClash(Exception):

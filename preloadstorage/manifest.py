@@ -17,6 +17,7 @@ from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.utils.encoding import filepath_to_uri
 from storages.utils import clean_name
 
+from . import proof
 from .mixins import PostProcessResult, PreloadMixin
 from .staging import StagingArea
 from .sync import SyncRun
@@ -88,6 +89,17 @@ class LocalManifestMixin(ManifestFilesMixin):
             # Called by ManifestFilesMixin.post_process() right after hashing: too early.
             self._preload_staging.manifest_requested = True
             return
+        target: Any = self.manifest_storage
+        if target is not self and isinstance(target, PreloadMixin) and target.preload_run():
+            # Django deletes the manifest, then saves it. A separate preloading storage
+            # has no barrier to defer that delete to, so a failed save would leave no
+            # manifest at all: overwrite it in place (preloading storages overwrite).
+            self.manifest_storage = _OverwriteInPlace(target)  # type: ignore[assignment]
+            try:
+                super().save_manifest()
+            finally:
+                self.manifest_storage = target
+            return
         super().save_manifest()
 
     def preload_is_hashed(self, name: str) -> bool:
@@ -121,6 +133,15 @@ class LocalManifestMixin(ManifestFilesMixin):
             if run is not None:
                 run.finish()
             return
+        inputs = None
+        if not run.options.refresh_metadata:  # --clear re-applies everything: no skip
+            inputs = proof.inputs_digest(self, paths)
+            if proof.verify(run, self, inputs):
+                # The live manifest and every object it names are this run's result.
+                results = list(proof.replay(run, self, paths))
+                yield from results
+                yield from storage.preload_barrier(run)
+                return
         staging = StagingArea(paths)
         try:
             self._preload_staging = staging
@@ -133,6 +154,7 @@ class LocalManifestMixin(ManifestFilesMixin):
                     with open(path, "rb") as content:
                         storage.preload_save(run, name, content)
                 self._preload_manifest_due = staging.manifest_requested
+                self._preload_proof = (inputs, results)
                 outcome = list(storage.preload_barrier(run))
             else:
                 # Let the originals already in flight land, then fail like Django does.
@@ -142,8 +164,20 @@ class LocalManifestMixin(ManifestFilesMixin):
         finally:
             # Before anything is yielded: the command stops iterating at the first error.
             staging.cleanup()
+            self.__dict__.pop("_preload_proof", None)
         yield from results
         yield from outcome
+
+    def preload_before_state(self, run: SyncRun) -> None:
+        super().preload_before_state(run)  # type: ignore[misc]
+        pending = self.__dict__.get("_preload_proof")
+        if pending is None:
+            return  # post-processing was skipped: the proof still holds
+        inputs, results = pending
+        if inputs is not None and self.manifest_storage is self:  # type: ignore[comparison-overlap]
+            proof.record(run, self, inputs, results)
+        else:
+            run.state.sections.pop("proof", None)
 
     def _preload_stage(
         self, paths: dict[str, Any], **options: Any
@@ -193,6 +227,19 @@ def prune_releases(run: SyncRun, keep: int) -> None:
     for rel in protected:
         run.cache.keep(prefix + rel)
     run.state.sections["releases"] = kept
+
+
+class _OverwriteInPlace:
+    """``storage`` as seen by ``save_manifest()``: no manifest to delete first."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+
+    def exists(self, name: str) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
 
 
 class _TrackingPaths(dict):  # type: ignore[type-arg]

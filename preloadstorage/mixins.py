@@ -161,6 +161,7 @@ class PreloadMixin(_StorageBase):
                 progress_interval=self.progress_interval,
                 summary=self.summary,
                 refresh_metadata=bool(getattr(ctx.command, "clear", False)),
+                dry_run=bool(getattr(ctx.command, "dry_run", False)),
             )
             barrier = will_post_process(ctx.command, self)
             run = SyncRun(self.preload_adapter, ctx.command, barrier, options)
@@ -293,6 +294,7 @@ class PreloadMixin(_StorageBase):
             failures = run.delete_now([key])
             if failures:
                 run.failures.extend(failures)
+                run.finish()  # the command stops here: print the summary now
                 raise SyncFailed("deleted from", self.preload_adapter.where(), failures)
 
     # -- the barrier -------------------------------------------------------------------
@@ -313,6 +315,9 @@ class PreloadMixin(_StorageBase):
     def preload_before_deletes(self, run: SyncRun) -> None:
         """Hook: runs once every upload landed, before deletes (the manifest goes here)."""
 
+    def preload_before_state(self, run: SyncRun) -> None:
+        """Hook: every write and delete succeeded; the run state is saved next."""
+
     def preload_barrier(self, run: SyncRun) -> Iterator[PostProcessResult]:
         """Wait for all writes, run :meth:`preload_before_deletes`, then apply deletes.
 
@@ -322,7 +327,9 @@ class PreloadMixin(_StorageBase):
         iterating at the first error.
         """
         try:
-            error: Exception | None = run.complete(lambda: self.preload_before_deletes(run))
+            error: Exception | None = run.complete(
+                lambda: self.preload_before_deletes(run), lambda: self.preload_before_state(run)
+            )
         except Exception as exc:  # e.g. a separate manifest_storage refused the write
             error = exc
         finally:

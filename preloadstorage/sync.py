@@ -39,6 +39,8 @@ class RunOptions:
     summary: bool = True
     #: Rewrite metadata that cannot be confirmed from the listing (``--clear``).
     refresh_metadata: bool = False
+    #: ``--dry-run``: compare, count and report, but send no write.
+    dry_run: bool = False
 
 
 class SyncRun:
@@ -177,12 +179,16 @@ class SyncRun:
         self._submit(self._upload, upload)
 
     def _submit(self, task: Callable[..., None], upload: Upload, *args: Any) -> None:
+        if self.options.dry_run:
+            return  # get_modified_time() compares even in a dry run: never write then
         if not self.barrier:
             try:
                 task(upload, *args)
             except Exception as exc:
                 self.failures.append((upload.name, exc))
                 self.stats.add(failed=1)
+                # The command stops here, with no barrier to print the summary.
+                self.finish()
                 raise SyncFailed("written to", self.adapter.where(), [(upload.name, exc)]) from exc
             return
         if self._executor is None:
@@ -286,8 +292,11 @@ class SyncRun:
         return self.delete_now(self.cache.pending_deletes())
 
     # -- end ------------------------------------------------------------------------------
-    def complete(self, before_deletes: Callable[[], None]) -> SyncFailed | None:
-        """The barrier: writes, then ``before_deletes`` (the manifest), deletes, state."""
+    def complete(
+        self, before_deletes: Callable[[], None], before_state: Callable[[], None] | None = None
+    ) -> SyncFailed | None:
+        """The barrier: writes, ``before_deletes`` (the manifest), deletes, ``before_state``
+        (records that need every write confirmed), then the state."""
         if self.wait():
             return self.fail()
         before_deletes()
@@ -297,6 +306,8 @@ class SyncRun:
         if failures:
             self.failures.extend(failures)
             return SyncFailed("deleted from", self.adapter.where(), failures)
+        if before_state is not None:
+            before_state()
         self.save_state()
         return None
 

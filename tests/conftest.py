@@ -323,3 +323,92 @@ def local_collect(tmp: Path, *args: str, **storage_options: Any) -> dict[str, by
         for path in root.rglob("*")
         if path.is_file()
     }
+
+
+# -- the in-memory reference backend: the engine without a server ------------------------
+MEMORY = "preloadstorage.backends.memory.PreloadingInMemoryStorage"
+MEMORY_MANIFEST = "preloadstorage.backends.memory.PreloadingInMemoryManifestStorage"
+
+
+@dataclass
+class Memory:
+    """The in-process buckets; what the adapters were asked since the last ``run()``."""
+
+    #: Every MemoryAdapter (subclasses included) created since the last ``run()``.
+    adapters: list[Any] = field(default_factory=list)
+    #: ``(operation, key)`` of every write, in the order the adapters made them.
+    writes: list[tuple[str, str]] = field(default_factory=list)
+
+    def run(self, *args: str, backend: str = MEMORY_MANIFEST, **options: Any) -> Collected:
+        self.adapters.clear()
+        self.writes.clear()
+        return collect(backend, options, *args)
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """The summed ``MemoryAdapter.requests`` of the last ``run()``."""
+        from collections import Counter
+
+        total: Counter[str] = Counter()
+        for adapter in self.adapters:
+            total.update(adapter.requests)
+        return dict(total)
+
+    def objects(self, bucket: str = "default", state: bool = False) -> dict[str, bytes]:
+        """The bucket's contents, read with InMemoryStorage's own methods."""
+        from django.core.files.storage import InMemoryStorage
+
+        from preloadstorage.backends.memory import _BUCKETS
+        from preloadstorage.state import STATE_NAME
+
+        reader: Any = InMemoryStorage()
+        reader._root = _BUCKETS[bucket][0] if bucket in _BUCKETS else reader._root
+        found: dict[str, bytes] = {}
+        folders = [""]
+        while folders:
+            folder = folders.pop()
+            dirs, files = reader.listdir(folder)
+            folders.extend(f"{folder}{d}/" for d in dirs)
+            for name in files:
+                with reader.open(folder + name) as fh:
+                    found[folder + name] = fh.read()
+        return {k: v for k, v in sorted(found.items()) if state or k != STATE_NAME}
+
+    def metadata(self, bucket: str = "default") -> dict[str, dict[str, Any]]:
+        from preloadstorage.backends.memory import _BUCKETS
+
+        return dict(_BUCKETS[bucket][1]) if bucket in _BUCKETS else {}
+
+
+@pytest.fixture
+def memory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Memory]:
+    """Empty in-memory buckets, and a recorder of what the memory adapters did."""
+    from preloadstorage.backends.memory import MemoryAdapter, clear_buckets
+
+    mem = Memory()
+    init, upload = MemoryAdapter.__init__, MemoryAdapter.upload
+    patch, delete = MemoryAdapter.update_metadata, MemoryAdapter.delete_one
+
+    def recording_init(adapter: Any, storage: Any) -> None:
+        init(adapter, storage)
+        mem.adapters.append(adapter)
+
+    def recording_upload(adapter: Any, item: Any) -> Any:
+        mem.writes.append(("put", item.key))
+        return upload(adapter, item)
+
+    def recording_patch(adapter: Any, remote: Any, item: Any) -> Any:
+        mem.writes.append(("patch", remote.key))
+        return patch(adapter, remote, item)
+
+    def recording_delete(adapter: Any, key: str) -> None:
+        mem.writes.append(("delete", key))
+        delete(adapter, key)
+
+    monkeypatch.setattr(MemoryAdapter, "__init__", recording_init)
+    monkeypatch.setattr(MemoryAdapter, "upload", recording_upload)
+    monkeypatch.setattr(MemoryAdapter, "update_metadata", recording_patch)
+    monkeypatch.setattr(MemoryAdapter, "delete_one", recording_delete)
+    clear_buckets()
+    yield mem
+    clear_buckets()

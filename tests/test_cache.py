@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from preloadstorage.cache import PreloadCache, RemoteObject
+from preloadstorage.cache import PreloadCache
+from preloadstorage.contract import RemoteObject
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -17,11 +19,11 @@ def make(keys: list[str]) -> tuple[PreloadCache, list[int], list[str]]:
     calls: list[int] = []
     stats: list[str] = []
 
-    def loader():
+    def loader() -> Iterable[RemoteObject]:
         calls.append(1)
         return [obj(k) for k in keys]
 
-    def stat(key):
+    def stat(key: str) -> RemoteObject | None:
         stats.append(key)
         return None
 
@@ -72,7 +74,7 @@ def test_listdir() -> None:
 def test_fallback_stats_each_key_once() -> None:
     stats: list[str] = []
 
-    def stat(key):
+    def stat(key: str) -> RemoteObject | None:
         stats.append(key)
         return obj(key) if key == "s/here" else None
 

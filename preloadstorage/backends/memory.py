@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -71,9 +72,11 @@ class MemoryAdapter(PreloadAdapter):
         super().__init__(storage)
         #: Requests a server would have seen, by operation.
         self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()  # uploads and deletes count from worker threads
 
     def _count(self, operation: str) -> None:
-        self.requests[operation] += 1
+        with self._lock:
+            self.requests[operation] += 1
         self.on_request(operation)
 
     def where(self) -> str:

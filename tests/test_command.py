@@ -1,0 +1,118 @@
+"""Finding the stock collectstatic command from inside the storage."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from django.contrib.staticfiles.management.commands.collectstatic import Command as Collect
+from django.core.management.base import BaseCommand
+from django.utils.functional import LazyObject
+
+from preloadstorage.backends.memory import PreloadingInMemoryStorage
+from preloadstorage.command import CollectContext, find_collectstatic, will_post_process
+from tests.conftest import REPO, Memory, StaticTree
+
+
+def test_nothing_is_found_or_imported_where_collectstatic_never_ran() -> None:
+    code = (
+        "import sys\n"
+        "import preloadstorage.command as c\n"
+        "assert c.find_collectstatic() is None\n"
+        "assert c._MODULE not in sys.modules, 'collectstatic was imported'\n"
+        "assert c._command_codes.cache_info().currsize == 0, 'the stack was walked'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+class Recording(PreloadingInMemoryStorage):
+    """Records what the storage finds on the stack when the command asks it."""
+
+    seen: list[tuple[str, CollectContext | None]] = []
+
+    def exists(self, name: str) -> bool:
+        self.seen.append((name, find_collectstatic()))
+        return super().exists(name)
+
+
+def test_found_during_collectstatic_with_the_source_being_decided(
+    memory: Memory, small_tree: StaticTree
+) -> None:
+    Recording.seen = []
+    assert memory.run(backend=f"{__name__}.Recording").exit_code == 0
+    contexts = dict(reversed(Recording.seen))  # the first call per name: delete_file()
+    ctx = contexts["css/vars.css"]
+    assert ctx is not None and isinstance(ctx.command, Collect)
+    assert ctx.source is not None
+    source_storage, path = ctx.source
+    assert path == "css/vars.css"
+    assert source_storage.path(path) == str(small_tree.path("css/vars.css"))
+    assert len({id(c.command) for c in contexts.values() if c is not None}) == 1
+
+
+class Unrelated(BaseCommand):
+    """Another command with the stock command's method names: not collectstatic."""
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.found = self.collect()
+
+    def collect(self) -> CollectContext | None:
+        return self.copy_file()
+
+    def copy_file(self) -> CollectContext | None:
+        return find_collectstatic()
+
+
+class Subclassed(Collect):
+    """A project's collectstatic subclass overriding a method: its frames don't count,
+    the stock ones it calls do."""
+
+    def collect(self) -> Any:
+        self.found_here = find_collectstatic()
+        return {"modified": [], "unmodified": [], "post_processed": []}
+
+
+def test_frames_of_other_commands_do_not_count() -> None:
+    command = Unrelated()
+    command.handle()
+    assert command.found is None
+    subclassed = Subclassed()
+    subclassed.collect()
+    assert subclassed.found_here is None
+    assert find_collectstatic() is None
+
+
+_LazyObject: Any = LazyObject  # generic in the type stubs only
+
+
+class Wrapper(_LazyObject):
+    def _setup(self) -> None:
+        raise AssertionError("never set up by will_post_process()")
+
+
+def test_only_the_commands_own_storage_gets_the_barrier() -> None:
+    own, other = PreloadingInMemoryStorage(), PreloadingInMemoryStorage()
+    command = Collect()
+    command.post_process = True
+    command.storage = own
+    assert will_post_process(command, own)
+    assert not will_post_process(command, other)  # e.g. a separate manifest_storage
+
+    lazy = Wrapper()
+    command.storage = lazy
+    # Still being created (ManifestFilesMixin reads its manifest in __init__).
+    assert not will_post_process(command, own)
+    lazy._wrapped = own
+    assert will_post_process(command, own)
+    assert not will_post_process(command, other)
+
+    command.post_process = False  # --no-post-process
+    assert not will_post_process(command, own)
+    command.post_process = True
+    assert not will_post_process(command, object())  # a storage without post_process()

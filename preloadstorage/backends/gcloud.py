@@ -70,9 +70,10 @@ _CLIENT_ERRORS = (
 _should_retry: Callable[[Exception], bool] = DEFAULT_RETRY._predicate
 
 try:  # google-cloud-storage >= 2.18; older clients have no tracing and no bucket GET
-    from google.cloud.storage._opentelemetry_tracing import enable_otel_traces as _TRACING
+    from google.cloud.storage._opentelemetry_tracing import enable_otel_traces
 except ImportError:  # pragma: no cover
-    _TRACING = False
+    enable_otel_traces = False
+_TRACING = bool(enable_otel_traces)
 
 
 def _session(client: Any) -> requests.Session:

@@ -8,19 +8,34 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import inspect
+import json
 import re
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.storage.blob import ContentSettings, ExponentialRetry
 from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
 from django.test import override_settings
 from storages.backends.azure_storage import AzureStorage
 
-from preloadstorage.backends.azure_storage import PreloadingAzureStorage, _operation
+from preloadstorage.backends import _azure
+from preloadstorage.backends._azure import ShortRetry, operation
+from preloadstorage.backends.azure_storage import (
+    AzureAdapter,
+    PreloadingAzureManifestStorage,
+    PreloadingAzureStorage,
+)
+from preloadstorage.contract import MaybeMissing, RemoteObject
+from preloadstorage.state import STATE_NAME
 from tests.conftest import (
     LOCATION,
     Collected,
@@ -30,11 +45,16 @@ from tests.conftest import (
     local_collect,
     prefixed,
 )
+from tests.support.proxy import classify
 from tests.support.servers import AZURE_KEY, azure_connection_string
 from tests.targets.azure import AzureTarget
 
 KIB = 1024
 MIB = 1024 * KIB
+STATE_KEY = f"{LOCATION}/{STATE_NAME}"
+OBJECTS = 9  # small_tree's collection: 4 originals, 4 hashed copies, the manifest
+#: What an unchanged re-run may send: the listing, the manifest, the run state.
+RERUN_OPS = {"ListBlobs", "GetBlob"}
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -49,6 +69,56 @@ def summary_counts(result: Collected) -> Counter[str]:
         for count, op in re.findall(r"(\d+) ([\w:]+)", line):
             found[op] += int(count)
     return found
+
+
+def collection(target: AzureTarget, container: str, prefix: str = "") -> dict[str, bytes]:
+    """The stored blobs, without preloadstorage's run state."""
+    return {k: v for k, v in target.objects(container, prefix).items() if k != STATE_KEY}
+
+
+def stored(target: AzureTarget, container: str, key: str) -> dict[str, Any]:
+    """One blob's content settings and user metadata, read from Azurite directly."""
+    blob = target.client.get_blob_client(container, key).get_blob_properties()
+    settings = blob.content_settings
+    md5 = settings.content_md5
+    return {
+        "content_type": settings.content_type,
+        "content_encoding": settings.content_encoding,
+        "content_language": settings.content_language,
+        "content_disposition": settings.content_disposition,
+        "cache_control": settings.cache_control,
+        "metadata": dict(blob.metadata or {}),
+        "md5": base64.b64encode(bytes(md5)).decode() if md5 else None,
+    }
+
+
+def tamper(target: AzureTarget, container: str, key: str, **changes: Any) -> None:
+    """Change a blob's content settings as another tool would (``content_md5=None``
+    drops the MD5, as Set Blob Properties without it does)."""
+    blob = target.client.get_blob_client(container, key)
+    settings = blob.get_blob_properties().content_settings
+    fields = {f: getattr(settings, f) for f in (*AZURE_FIELDS, "content_md5")}
+    blob.set_http_headers(ContentSettings(**{**fields, **changes}))
+
+
+AZURE_FIELDS = (
+    "content_type",
+    "content_encoding",
+    "content_language",
+    "content_disposition",
+    "cache_control",
+)
+
+
+def uploads(target: AzureTarget) -> list[str]:
+    """The blob paths written with bytes (Put Blob, Put Block List), the run state aside."""
+    ops = target.object_upload_ops
+    paths = [r[2].split("?")[0] for r in target.proxy.records if r[0] in ops]
+    return [path for path in paths if not path.endswith("/" + STATE_KEY)]
+
+
+def storage_for(target: AzureTarget, container: str, **options: Any) -> PreloadingAzureStorage:
+    return PreloadingAzureStorage(**target.options(container, LOCATION, **options))
 
 
 def content_md5(target: AzureTarget, container: str, key: str) -> str | None:
@@ -71,11 +141,12 @@ def test_first_deploy_is_one_put_per_object_and_byte_exact(
     result = deploy(azure, container)  # stock ManifestFilesMixin crashes here (#630)
 
     assert result.exit_code == 0, result.stderr
-    assert azure.objects(container) == expected
+    assert collection(azure, container) == expected
+    assert json.loads(azure.objects(container)[STATE_KEY])  # the run state, beside it
     counts = made(azure)
-    assert counts["PutBlob"] == len(expected) == 9
+    assert counts["PutBlob"] == len(expected) + 1 == OBJECTS + 1  # and the run state
     assert counts["ListBlobs"] == 1 and counts["GetBlob"] == 1  # the missing manifest
-    assert sum(counts.values()) == len(expected) + 2, counts
+    assert sum(counts.values()) == len(expected) + 3, counts
     # The storage's own counters saw the same, the start-up manifest read included.
     assert summary_counts(result) == counts  # the start-up manifest read included
     assert f"{len(expected)} uploaded" in result.stdout
@@ -103,14 +174,17 @@ def test_unchanged_and_retouched_reruns_only_list(
 
     again = deploy(azure, container)
     assert again.exit_code == 0, again.stderr
-    assert made(azure) == Counter({"ListBlobs": 1, "GetBlob": 1}), made(azure)
+    # The budget: one listing page, the manifest, at most one read of the run state.
+    counts = made(azure)
+    assert counts["ListBlobs"] == 1 and counts["GetBlob"] <= 2, counts
+    assert set(counts) <= RERUN_OPS, counts
     assert "0 static files copied" in again.stdout
 
     time.sleep(1.1)  # the container's copies are now older than the sources
     small_tree.touch_all()
     touched = deploy(azure, container)
     assert touched.exit_code == 0, touched.stderr
-    assert made(azure) == Counter({"ListBlobs": 1, "GetBlob": 1}), made(azure)
+    assert set(made(azure)) <= RERUN_OPS and made(azure)["ListBlobs"] == 1, made(azure)
     assert azure.objects(container) == before
 
 
@@ -128,13 +202,16 @@ def test_leaf_edit_uploads_only_changed_objects(
 
     assert result.exit_code == 0, result.stderr
     counts = made(azure)
-    assert counts["PutBlob"] == len(changed) == 3  # app.js, its hashed copy, the manifest
+    # app.js, its hashed copy, the manifest; and the run state, which records a new key
+    assert counts["PutBlob"] == len(changed) + 1 == 4
     assert counts["GetBlobProperties"] == counts["DeleteBlob"] == counts["BlobBatch"] == 0
-    stored = azure.objects(container)
-    assert {k: stored[k] for k in prefixed(after)} == prefixed(after)
-    assert set(prefixed(before)) <= set(stored)  # the previous hashed names stay
+    assert counts["SetBlobProperties"] == 0
+    now = collection(azure, container)
+    assert {k: now[k] for k in prefixed(after)} == prefixed(after)
+    assert set(prefixed(before)) <= set(now)  # the previous hashed names stay
     uploads = [r[2] for r in azure.proxy.records if r[0] == "PutBlob"]
-    assert "staticfiles.json" in uploads[-1]  # the manifest goes last
+    assert "staticfiles.json" in uploads[-2]  # the manifest goes last, then the state
+    assert STATE_NAME in uploads[-1]
 
 
 def test_block_uploads_carry_content_md5_and_are_skipped(
@@ -152,7 +229,7 @@ def test_block_uploads_carry_content_md5_and_are_skipped(
     counts = made(azure)
     assert counts["PutBlockList"] == 2  # the original and its hashed copy
     assert counts["PutBlock"] == 2 * 5
-    assert azure.objects(container)[f"{LOCATION}/media/big.bin"] == data
+    assert collection(azure, container)[f"{LOCATION}/media/big.bin"] == data
     local = base64.b64encode(hashlib.md5(data).digest()).decode()
     assert content_md5(azure, container, f"{LOCATION}/media/big.bin") == local
 
@@ -176,12 +253,11 @@ def test_metadata_and_bytes_match_the_stock_backend(
     result = collect(azure.stock_manifest_backend, azure.options(stock, LOCATION, **extra))
     assert result.exit_code == 0, result.stderr
 
-    stored = azure.objects(ours)
-    assert stored == azure.objects(stock)
-    for key in stored:
-        theirs = azure.client.get_blob_client(stock, key).get_blob_properties().content_settings
-        mine = azure.client.get_blob_client(ours, key).get_blob_properties().content_settings
-        assert dict(mine) == dict(theirs), key  # type, encoding, cache, disposition, MD5...
+    ours_stored = collection(azure, ours)
+    assert ours_stored == azure.objects(stock)
+    for key in ours_stored:
+        # type, encoding, language, cache, disposition, MD5, user metadata (none)
+        assert stored(azure, ours, key) == stored(azure, stock, key), key
     assert azure.metadata(ours, f"{LOCATION}/css/base.css") == {
         "content_type": "text/css",
         "cache_control": "public, max-age=31536000",
@@ -190,6 +266,11 @@ def test_metadata_and_bytes_match_the_stock_backend(
     assert azure.metadata(ours, f"{LOCATION}/data/archive.tar.gz")["content_encoding"] == "gzip"
     unknown = azure.metadata(ours, f"{LOCATION}/data/blob.unknownext")
     assert unknown["content_type"] == "application/octet-stream"
+
+    # The listing confirms all of it: a re-run sends nothing.
+    again = deploy(azure, ours, **extra)
+    assert again.exit_code == 0, again.stderr
+    assert set(made(azure)) <= RERUN_OPS, made(azure)
 
 
 def test_clear_removes_stale_blobs_with_blob_batches(
@@ -206,12 +287,13 @@ def test_clear_removes_stale_blobs_with_blob_batches(
     assert result.exit_code == 0, result.stderr
     counts = made(azure)
     assert counts["BlobBatch"] == 2 and counts["DeleteBlob"] == 0
-    assert not set(counts) & azure.upload_ops, counts
-    stored = azure.objects(container)
-    assert {k: v for k, v in stored.items() if k.startswith(LOCATION + "/")} == prefixed(
+    assert uploads(azure) == [], counts  # (--clear may rewrite the run state)
+    now = collection(azure, container)
+    assert {k: v for k, v in now.items() if k.startswith(LOCATION + "/")} == prefixed(
         local_collect(tmp_path)
     )
-    assert stored["outside/keep.txt"] == b"not ours"
+    assert now["outside/keep.txt"] == b"not ours"
+    assert STATE_KEY in azure.objects(container)  # never part of the collection
     assert "300 deleted" in result.stdout
 
 
@@ -238,10 +320,10 @@ def test_dry_run_writes_nothing(azure: AzureTarget, small_tree: StaticTree) -> N
     small_tree.write("js/app.js", "console.log('changed');\n")
     before = azure.objects(container)
 
-    result = deploy(azure, container, "--clear", "--dry-run")
+    result = deploy(azure, container, "--clear", "--dry-run", cache_control="no-store")
 
     assert result.exit_code == 0, result.stderr
-    assert set(made(azure)) <= {"ListBlobs", "GetBlob"}, made(azure)
+    assert set(made(azure)) <= RERUN_OPS, made(azure)
     assert azure.objects(container) == before
 
 
@@ -271,7 +353,8 @@ def test_listing_denied_falls_back_with_one_warning(
     assert (result.stdout + result.stderr + caplog.text).count("Allow listing") == 1
     counts = made(azure)
     assert counts["GetBlobProperties"] > 0  # the slower, per-file path
-    assert counts["PutBlob"] == 3
+    # app.js, its hashed copy, the manifest (the run state: one more, when it changed)
+    assert counts["PutBlob"] in (3, 4)
 
 
 def test_transient_errors_are_retried_up_to_max_attempts(
@@ -337,27 +420,361 @@ def test_client_options_apply_with_a_connection_string() -> None:
     )
     client = storage.service_client
     assert client._config.max_single_put_size == 3 * MIB
-    assert client._config.retry_policy.total_retries == 3
+    policy = client._config.retry_policy
+    assert isinstance(policy, ShortRetry) and policy.total_retries == 3  # 4 attempts
+    # Pins _azure._session_option: the session keyword reaches the SDK's transport.
     client._pipeline._transport.open()  # the session is mounted on first use
     session = client._pipeline._transport.session
     assert session.adapters["http://"]._pool_maxsize == 24 * storage.upload_max_conn
 
 
-@pytest.mark.parametrize(
-    ("method", "url", "headers", "operation"),
-    [
-        ("GET", "http://h/a/c?restype=container&comp=list&prefix=s%2F", {}, "ListBlobs"),
-        ("PUT", "http://h/a/c/s/x.css?timeout=20", {}, "PutBlob"),
-        ("PUT", "http://h/a/c/s/x.css?comp=block&blockid=QQ%3D%3D", {}, "PutBlock"),
-        ("PUT", "http://h/a/c/s/x.css?comp=blocklist", {}, "PutBlockList"),
-        ("PUT", "http://h/a/c/s/x.css", {"x-ms-copy-source": "u"}, "CopyBlob"),
-        ("HEAD", "http://h/a/c/s/x.css", {}, "GetBlobProperties"),
-        ("GET", "http://h/a/c/s/x.css", {}, "GetBlob"),
-        ("DELETE", "http://h/a/c/s/x.css", {}, "DeleteBlob"),
-        ("POST", "http://h/a/c?restype=container&comp=batch", {}, "BlobBatch"),
-        ("PUT", "http://h/a/c?restype=container", {}, "CreateContainer"),
-        ("GET", "http://h/a/c?restype=container", {}, "GetContainerProperties"),
-    ],
-)  # fmt: skip
-def test_request_operations(method: str, url: str, headers: dict[str, str], operation: str) -> None:
-    assert _operation(method, url, headers) == operation
+def test_private_sdk_attributes_are_where_the_module_expects_them() -> None:
+    """One check per entry of the private-SDK block of ``preloadstorage.backends._azure``:
+    if an azure-storage-blob release moves one, this fails, naming it."""
+    # _retry_count: StorageRetryPolicy's per-request state has a "count" of retries,
+    # and its sleep() asks get_backoff_time() with that state.
+    policy = ShortRetry(3)
+
+    request = SimpleNamespace(
+        http_request=SimpleNamespace(body=None), context=SimpleNamespace(options={})
+    )
+    settings = policy.configure_retries(request)  # type: ignore[arg-type]
+    assert _azure._retry_count(settings) == 0
+    base: Any = ExponentialRetry.__mro__[1]  # StorageRetryPolicy, not exported
+    assert base.__name__ == "StorageRetryPolicy"
+    assert "get_backoff_time(settings)" in inspect.getsource(base.sleep)
+    assert 'settings["count"] += 1' in inspect.getsource(base.increment)
+    assert 0.125 <= policy.get_backoff_time({"count": 0}) <= 0.25
+    assert policy.get_backoff_time({"count": 10}) <= 8.0
+    # _session_option: the client builder hands its keywords to RequestsTransport.
+    from azure.storage.blob._shared import base_client
+
+    assert "RequestsTransport(**kwargs)" in inspect.getsource(base_client)
+
+
+# -- metadata: Set Blob Properties, never the bytes again ------------------------------------
+def test_upload_metadata_is_json_and_complete() -> None:
+    storage = PreloadingAzureStorage(
+        connection_string=azure_connection_string("http://127.0.0.1:9"),
+        azure_container="c",
+        location=LOCATION,
+        cache_control="max-age=5",
+        object_parameters={"content_disposition": "inline", "content_language": "en"},
+    )
+    upload = storage.preload_adapter.prepare("a.tar.gz", ContentFile(b"x"))
+    assert upload.key == f"{LOCATION}/a.tar.gz" and upload.trusted
+    assert upload.metadata == {
+        "content_type": "application/x-tar",
+        "content_encoding": "gzip",
+        "content_language": "en",
+        "content_disposition": "inline",
+        "cache_control": "max-age=5",
+        "metadata": {},  # the stock Put Blob sends no user metadata
+    }
+    assert json.loads(json.dumps(upload.metadata)) == upload.metadata
+    unknown = storage.preload_adapter.prepare("blob.unknownext", ContentFile(b"x"))
+    assert unknown.metadata["content_type"] == "application/octet-stream"
+    # Client-side encryption: the stored bytes are not these, never compare them.
+    storage.client.key_encryption_key = object()
+    assert not storage.preload_adapter.prepare("a.css", ContentFile(b"x")).trusted
+
+
+def test_keys_are_stripped_like_get_valid_path() -> None:
+    storage = PreloadingAzureStorage(
+        connection_string=azure_connection_string("http://127.0.0.1:9"),
+        azure_container="c",
+        location=LOCATION,
+    )
+    adapter = storage.preload_adapter
+    for name in ("a.css", "./a.css", "a.css.", "css//a.css", "dir/../a.css"):
+        assert adapter.key(name) == storage._get_valid_path(name), name
+    assert adapter.key("css/") == f"{LOCATION}/css/"  # a folder (listdir) keeps its slash
+    assert adapter.key("") == adapter.prefix() == f"{LOCATION}/"
+    assert adapter.where() == f"azure://devstoreaccount1/c/{LOCATION}/"
+
+
+def test_metadata_matches_judges_what_the_listing_shows() -> None:
+    storage = PreloadingAzureStorage(
+        connection_string=azure_connection_string("http://127.0.0.1:9"),
+        azure_container="c",
+        cache_control="max-age=5",
+    )
+    adapter = storage.preload_adapter
+    upload = adapter.prepare("a.css", ContentFile(b"x"))
+    now = datetime.now(timezone.utc)
+    listed: dict[str, Any] = {
+        "content_type": "text/css",
+        "content_encoding": None,
+        "content_language": "",  # Azure: an unset header, as None
+        "content_disposition": None,
+        "cache_control": "max-age=5",
+        "metadata": {},
+    }
+
+    def remote(**changes: Any) -> RemoteObject:
+        return RemoteObject(upload.key, 1, now, "md5:x", {**listed, **changes})
+
+    assert adapter.metadata_matches(remote(), upload) is True
+    assert adapter.metadata_matches(remote(cache_control="max-age=6"), upload) is False
+    assert adapter.metadata_matches(remote(content_type="text/plain"), upload) is False
+    assert adapter.metadata_matches(remote(content_disposition="inline"), upload) is False
+    assert adapter.metadata_matches(remote(metadata={"k": "v"}), upload) is False
+    assert adapter.metadata_matches(RemoteObject(upload.key, 1, now, "md5:x"), upload) is None
+
+
+def test_fingerprints_are_content_md5() -> None:
+    storage = PreloadingAzureStorage(
+        connection_string=azure_connection_string("http://127.0.0.1:9"), azure_container="c"
+    )
+    adapter = storage.preload_adapter
+    upload = adapter.prepare("a.css", ContentFile(b"body{}"))
+    md5 = "md5:" + base64.b64encode(hashlib.md5(b"body{}").digest()).decode()
+    now = datetime.now(timezone.utc)
+    for fingerprint, size, expected in (
+        (md5, 6, True),
+        (md5, 7, False),
+        ("md5:AAAAAAAAAAAAAAAAAAAAAA==", 6, False),
+        (None, 6, False),
+    ):
+        assert adapter.matches(RemoteObject(upload.key, size, now, fingerprint), upload) is (
+            expected
+        ), fingerprint
+
+
+def test_metadata_change_is_one_set_blob_properties_per_object(
+    azure: AzureTarget, small_tree: StaticTree
+) -> None:
+    container = azure.new_bucket()
+    assert deploy(azure, container, cache_control="max-age=60").exit_code == 0
+    keys = sorted(collection(azure, container))
+    assert len(keys) == OBJECTS
+    md5s = {key: stored(azure, container, key)["md5"] for key in keys}
+    assert all(md5s.values())
+
+    extra = {
+        "cache_control": "public, max-age=31536000",
+        "object_parameters": {"content_disposition": "inline"},
+    }
+    result = deploy(azure, container, **extra)
+
+    assert result.exit_code == 0, result.stderr
+    counts = made(azure)
+    assert counts["SetBlobProperties"] == OBJECTS  # the manifest included
+    assert counts["SetBlobMetadata"] == 0  # user metadata unchanged (none)
+    assert counts["PutBlob"] == 1 and uploads(azure) == []  # the run state only
+    assert counts["PutBlock"] == counts["PutBlockList"] == counts["GetBlobProperties"] == 0
+    targets = sorted(r[2].split("?")[0] for r in azure.proxy.records if r[0] == "SetBlobProperties")
+    assert targets == sorted(f"/devstoreaccount1/{container}/{key}" for key in keys)
+    assert f"{OBJECTS} metadata updated" in result.stdout
+    assert summary_counts(result)["SetBlobProperties"] == OBJECTS
+    for key in keys:
+        meta = stored(azure, container, key)
+        assert meta["cache_control"] == "public, max-age=31536000", key
+        assert meta["content_disposition"] == "inline", key
+        assert meta["md5"] == md5s[key], key  # kept: Set Blob Properties replaces it all
+    manifest = stored(azure, container, f"{LOCATION}/staticfiles.json")
+    assert manifest["content_type"] == "application/json"
+    assert stored(azure, container, f"{LOCATION}/css/base.css")["content_type"] == "text/css"
+
+    again = deploy(azure, container, **extra)
+    assert again.exit_code == 0, again.stderr
+    assert set(made(azure)) <= RERUN_OPS, made(azure)
+    assert "0 static files copied" in again.stdout
+
+
+class PerNameStorage(PreloadingAzureManifestStorage):
+    """Per-name parameters, from an overridden get_object_parameters(name)."""
+
+    css_cache_control = "max-age=1"
+
+    def get_object_parameters(self, name: str) -> dict[str, Any]:
+        params: dict[str, Any] = super().get_object_parameters(name)
+        if name.endswith(".css"):
+            params["cache_control"] = self.css_cache_control
+        return params
+
+
+class PerNameStorageV2(PerNameStorage):
+    """The same project after a code change."""
+
+    css_cache_control = "max-age=2"
+
+
+def test_per_name_parameters_update_only_the_objects_they_change(
+    azure: AzureTarget, small_tree: StaticTree
+) -> None:
+    container = azure.new_bucket()
+    options = azure.options(container, LOCATION, cache_control="max-age=9")
+    assert collect(f"{__name__}.PerNameStorage", options).exit_code == 0
+    css = [key for key in collection(azure, container) if key.endswith(".css")]
+    assert len(css) == 4
+    for key in collection(azure, container):
+        expected = "max-age=1" if key in css else "max-age=9"
+        assert stored(azure, container, key)["cache_control"] == expected, key
+
+    azure.proxy.reset()
+    result = collect(f"{__name__}.PerNameStorageV2", options)
+    assert result.exit_code == 0, result.stderr
+    counts = made(azure)
+    assert counts["SetBlobProperties"] == len(css) and uploads(azure) == [], counts
+    for key in css:
+        assert stored(azure, container, key)["cache_control"] == "max-age=2", key
+    assert stored(azure, container, f"{LOCATION}/js/app.js")["cache_control"] == "max-age=9"
+
+
+def test_objects_changed_by_another_tool_are_repaired(
+    azure: AzureTarget, small_tree: StaticTree
+) -> None:
+    container = azure.new_bucket()
+    extra = {"cache_control": "max-age=60", "object_parameters": {"content_language": "en"}}
+    assert deploy(azure, container, **extra).exit_code == 0
+    css, js, manifest = (
+        f"{LOCATION}/{n}" for n in ("css/base.css", "js/app.js", "staticfiles.json")
+    )
+    before = {key: stored(azure, container, key) for key in (css, js, manifest)}
+    tamper(azure, container, css, cache_control="no-store")
+    azure.client.get_blob_client(container, manifest).set_blob_metadata({"x": "y"})
+    # Set Blob Properties without the MD5 drops it: nothing left to compare, re-upload.
+    tamper(azure, container, js, content_md5=None)
+    assert stored(azure, container, js)["md5"] is None
+
+    result = deploy(azure, container, **extra)
+
+    assert result.exit_code == 0, result.stderr
+    counts = made(azure)
+    assert counts["SetBlobProperties"] == 2  # base.css, the manifest
+    assert counts["SetBlobMetadata"] == 1  # the manifest's user metadata, removed
+    assert uploads(azure) == [f"/devstoreaccount1/{container}/{js}"]  # no MD5 any more
+    for key in (css, js, manifest):
+        assert stored(azure, container, key) == before[key], key
+
+    again = deploy(azure, container, **extra)
+    assert again.exit_code == 0, again.stderr
+    assert set(made(azure)) <= RERUN_OPS, made(azure)
+
+
+def test_clear_ends_with_every_objects_metadata_as_configured(
+    azure: AzureTarget, small_tree: StaticTree
+) -> None:
+    container = azure.new_bucket()
+    extra = {"cache_control": "max-age=60", "object_parameters": {"content_disposition": "inline"}}
+    assert deploy(azure, container, **extra).exit_code == 0
+    tampered = [f"{LOCATION}/css/base.css", f"{LOCATION}/img/a.png"]
+    tamper(azure, container, tampered[0], cache_control="no-store")
+    tamper(azure, container, tampered[1], content_disposition=None, content_type="text/plain")
+    azure.client.get_blob_client(container, f"{LOCATION}/js/app.js").set_blob_metadata({"a": "b"})
+
+    result = deploy(azure, container, "--clear", **extra)
+
+    assert result.exit_code == 0, result.stderr
+    counts = made(azure)
+    # The listing shows all of an Azure blob's metadata: only what differs is rewritten.
+    assert counts["SetBlobProperties"] == len(tampered) + 1 and counts["SetBlobMetadata"] == 1
+    assert uploads(azure) == [], counts
+    assert counts["DeleteBlob"] == counts["BlobBatch"] == 0
+    for key in collection(azure, container):
+        meta = stored(azure, container, key)
+        assert (meta["cache_control"], meta["content_disposition"]) == ("max-age=60", "inline")
+        assert meta["metadata"] == {} and meta["md5"], key
+    assert stored(azure, container, tampered[1])["content_type"] == "image/png"
+
+    again = deploy(azure, container, "--clear", **extra)
+    assert again.exit_code == 0, again.stderr
+    assert set(made(azure)) <= RERUN_OPS, made(azure)
+
+
+def test_update_metadata_returns_the_stored_object(azure: AzureTarget) -> None:
+    container = azure.new_bucket()
+    storage = storage_for(azure, container, cache_control="max-age=1")
+    adapter = storage.preload_adapter
+    first = adapter.upload(adapter.prepare("a.css", ContentFile(b"body{}")))
+    assert first.metadata is not None and first.metadata["cache_control"] == "max-age=1"
+    listed: RemoteObject = {obj.key: obj for obj in adapter.list()}[first.key]
+    assert (listed.size, listed.fingerprint, listed.metadata) == (
+        6,
+        first.fingerprint,
+        first.metadata,
+    )
+
+    storage.cache_control = "max-age=2"
+    upload = adapter.prepare("a.css", ContentFile(b"body{}"))
+    assert adapter.matches(listed, upload) and adapter.metadata_matches(listed, upload) is False
+    azure.proxy.reset()
+    after = adapter.update_metadata(listed, upload)
+    assert made(azure) == Counter({"SetBlobProperties": 1})
+    assert (after.key, after.size, after.fingerprint) == (first.key, 6, first.fingerprint)
+    assert after.metadata is not None and after.metadata["cache_control"] == "max-age=2"
+    assert after.modified >= listed.modified
+    assert adapter.matches(after, upload) and adapter.metadata_matches(after, upload)
+    relisted = {obj.key: obj for obj in adapter.list()}[first.key]
+    assert relisted.fingerprint == first.fingerprint  # Content-MD5 kept
+    assert adapter.metadata_matches(relisted, upload) is True
+    assert adapter.stat(first.key) == relisted
+
+
+# -- reads, deletes, attempts ----------------------------------------------------------------
+def test_read_missing_and_forbidden(azure: AzureTarget) -> None:
+    container = azure.new_bucket()
+    adapter = storage_for(azure, container).preload_adapter
+    assert adapter.read("missing.css") is None  # django-storages#630: not an exception
+    adapter.upload(adapter.prepare("a.css", ContentFile(b"body{}")))
+    assert adapter.read("a.css") == b"body{}"
+    azure.proxy.rule = lambda op, method, target: 403 if op == "GetBlob" else None
+    with pytest.raises(MaybeMissing) as raised:
+        adapter.read("a.css")
+    assert isinstance(raised.value.__cause__, HttpResponseError)
+    assert adapter.stat(f"{LOCATION}/missing.css") is None
+
+
+def test_delete_one_and_delete_batch(azure: AzureTarget) -> None:
+    container = azure.new_bucket()
+    adapter = storage_for(azure, container).preload_adapter
+    assert isinstance(adapter, AzureAdapter) and adapter.delete_batch_size == 256
+    keys = [f"{LOCATION}/{i}.css" for i in range(3)]
+    for key in keys:
+        azure.put(container, key, b"x")
+    adapter.delete_one(keys[0])
+    adapter.delete_one(keys[0])  # already gone: not an error
+    outcome = adapter.delete_batch([*keys[1:], f"{LOCATION}/missing.css"])
+    assert outcome == dict.fromkeys([*keys[1:], f"{LOCATION}/missing.css"])
+    assert azure.objects(container) == {}
+    # A server without Blob Batch: None, and the engine deletes one by one.
+    azure.proxy.rule = lambda op, method, target: 400 if op == "BlobBatch" else None
+    assert adapter.delete_batch([keys[0]]) is None
+
+
+def test_max_attempts_counts_attempts(azure: AzureTarget) -> None:
+    container = azure.new_bucket()
+    azure.proxy.rule = lambda op, method, target: 500 if op == "PutBlob" else None
+    for attempts in (3, 1):
+        adapter = storage_for(azure, container, max_attempts=attempts).preload_adapter
+        azure.proxy.reset()
+        with pytest.raises(HttpResponseError):
+            adapter.upload(adapter.prepare("a.css", ContentFile(b"body{}")))
+        assert made(azure) == Counter({"PutBlob": attempts})
+
+
+_OPERATIONS = [
+    ("GET", "/a/c?restype=container&comp=list&prefix=s%2F", {}, "ListBlobs"),
+    ("PUT", "/a/c/s/x.css?timeout=20", {}, "PutBlob"),
+    ("PUT", "/a/c/s/x.css?comp=block&blockid=QQ%3D%3D", {}, "PutBlock"),
+    ("PUT", "/a/c/s/x.css?comp=blocklist", {}, "PutBlockList"),
+    ("PUT", "/a/c/s/x.css?comp=properties", {}, "SetBlobProperties"),
+    ("PUT", "/a/c/s/x.css?comp=metadata", {}, "SetBlobMetadata"),
+    ("GET", "/a/c/s/x.css?comp=metadata", {}, "GetBlobMetadata"),
+    ("HEAD", "/a/c/s/x.css?comp=metadata", {}, "GetBlobMetadata"),
+    ("PUT", "/a/c/s/x.css", {"x-ms-copy-source": "u"}, "CopyBlob"),
+    ("HEAD", "/a/c/s/x.css", {}, "GetBlobProperties"),
+    ("GET", "/a/c/s/x.css", {}, "GetBlob"),
+    ("DELETE", "/a/c/s/x.css", {}, "DeleteBlob"),
+    ("POST", "/a/c?restype=container&comp=batch", {}, "BlobBatch"),
+    ("PUT", "/a/c?restype=container", {}, "CreateContainer"),
+    ("GET", "/a/c?restype=container", {}, "GetContainerProperties"),
+]
+
+
+@pytest.mark.parametrize(("method", "target", "headers", "name"), _OPERATIONS)
+def test_request_operations(method: str, target: str, headers: dict[str, str], name: str) -> None:
+    # The storage's summary and the test proxy name every request alike.
+    assert operation(method, "http://h" + target, headers) == name
+    assert classify("azure", method, target, headers) == name

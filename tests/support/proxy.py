@@ -220,10 +220,16 @@ def classify_azure(method: str, path: str, query: str, headers: dict[str, str]) 
             return "PutBlock"
         if comp == "blocklist":
             return "PutBlockList"
+        if comp == "properties":  # Set Blob Properties (set_http_headers): no bytes
+            return "SetBlobProperties"
+        if comp == "metadata":
+            return "SetBlobMetadata"
         if comp:
             return other
         # Copy Blob sends no bytes: counting it as PutBlob would inflate uploads.
         return "CopyBlob" if "x-ms-copy-source" in headers else "PutBlob"
+    if comp == "metadata" and method in ("GET", "HEAD"):
+        return "GetBlobMetadata"
     if comp:
         return other
     return {

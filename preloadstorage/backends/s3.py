@@ -1,7 +1,9 @@
 """Preloading storages over django-storages' ``S3Storage`` (AWS S3 and S3-compatible).
 
 Every django-storages option keeps working (``AWS_*`` settings and OPTIONS keys); the
-preloadstorage options are listed in ``preloadstorage.conf``.
+preloadstorage options are listed in ``preloadstorage.conf``. The adapter speaks
+ListObjectsV2, PutObject (or a managed multipart upload), CopyObject onto itself for
+metadata-only changes, DeleteObjects and GetObject; error messages are in ``_s3_errors``.
 """
 
 from __future__ import annotations
@@ -9,189 +11,112 @@ from __future__ import annotations
 import gzip
 import math
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from s3transfer.utils import ChunksizeAdjuster
-from storages.backends.s3 import S3StaticStorage, S3Storage, _filter_download_params
+from botocore.exceptions import BotoCoreError, ClientError
+from storages.backends.s3 import S3StaticStorage, S3Storage
 
-from ..cache import RemoteObject
-from ..command import find_collectstatic
-from ..errors import ListingDenied, PreloadError, describe
+from ..contract import RETRY_ALONE, MaybeMissing, PreloadAdapter, RemoteObject, Upload
 from ..fingerprints import Payload, s3_etag
 from ..manifest import LocalManifestMixin
 from ..mixins import PreloadMixin
-from ..sync import Upload
+from ._s3_errors import explain, status_and_code
 
 __all__ = [
     "PreloadingS3ManifestStorage",
     "PreloadingS3StaticStorage",
     "PreloadingS3Storage",
+    "S3Adapter",
     "S3PreloadMixin",
 ]
 
 _ETAG_RE = re.compile(r"^[0-9a-f]{32}(-[0-9]+)?$")
 _MIB = 1024 * 1024
-_DELETE_BATCH = 1000  # DeleteObjects' limit
-_SEQUENTIAL_PAGES = 5  # listing pages read in order before going parallel
-_AUTH_CODES = {
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "InvalidToken",
-    "TokenRefreshRequired",
-    "InvalidSecurity",
-}
+#: CopyObject's limit; larger objects are copied in parts (UploadPartCopy).
+_COPY_LIMIT = 5 * 1024 * _MIB
+#: Write parameters that are about one request, not the stored object (and a secret).
+_NOT_METADATA = frozenset(
+    {"SSECustomerKey", "SSECustomerKeyMD5", "ContentMD5", "ContentLength", "ChecksumAlgorithm",
+     "ExpectedBucketOwner", "RequestPayer", "IfMatch", "IfNoneMatch"}
+)  # fmt: skip
+#: DeleteObjects error codes worth one more try, alone.
+_TRANSIENT = frozenset({"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"})
+_CLIENT_LOCK = threading.Lock()
 
 
-if TYPE_CHECKING:
-    _S3Base = Any  # S3Storage: django-storages ships no type information
-else:
-    _S3Base = object
+class S3Adapter(PreloadAdapter):
+    """ListObjectsV2, ETags (multipart and gzip included), PutObject, CopyObject,
+    DeleteObjects, through one botocore client shared by every worker thread."""
 
-
-class S3PreloadMixin(PreloadMixin, _S3Base):
-    """The S3 adapter: ListObjectsV2, ETags, PutObject, DeleteObjects.
-
-    Differences from ``S3Storage`` during collectstatic: files below the multipart
-    threshold go out as one ``PutObject`` (no transfer manager per small file), with
-    the same parameters ``S3Storage._save()`` would pass; the shared client gets
-    ``max_pool_connections >= max_workers`` and, unless ``client_config`` already sets
-    ``retries``, standard retries with ``max_attempts`` attempts.
-    """
-
-    preload_overwrite_option = "file_overwrite"
-    preload_overwrite_setting = "AWS_S3_FILE_OVERWRITE"
-    preload_extra_init_args = ("cloudfront_signer",)
-    client_config: Any
     #: Objects per listing page (S3's maximum is 1,000).
-    preload_page_size = 1000
-
-    @property
-    def _preload_paging(self) -> dict[str, int]:
-        return {"PageSize": self.preload_page_size}
-
-    def __init__(self, **settings: Any) -> None:
-        super().__init__(**settings)
-        config: Any = self.client_config
-        extra: dict[str, Any] = {}
-        # Upload threads, plus a transfer manager's threads for a multipart file.
-        needed = self.max_workers + getattr(self.transfer_config, "max_request_concurrency", 10)
-        if (config.max_pool_connections or 10) < needed:
-            extra["max_pool_connections"] = needed
-        if config.retries is None:
-            extra["retries"] = {"mode": "standard", "max_attempts": self.max_attempts}
-        if extra:
-            self.client_config = config.merge(Config(**extra))
+    page_size = 1000
+    #: Listing pages read in order before the rest is listed folder by folder.
+    sequential_pages = 5
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())
-        state.pop("_preload_s3_client", None)
-        return state
+        return {k: v for k, v in self.__dict__.items() if k != "_client"}
 
-    # -- plumbing --------------------------------------------------------------------
     @property
-    def _preload_client(self) -> Any:
-        """One client shared by the upload threads (botocore clients are thread-safe).
-
-        A client per thread would cost every worker a session and a resource model:
-        real CPU on a small CI machine.
-        """
-        client = self.__dict__.get("_preload_s3_client")
+    def client(self) -> Any:
+        """One client for every thread (botocore clients are thread-safe); a client per
+        thread would cost each worker a session and a resource model."""
+        client = self.__dict__.get("_client")
         if client is None:
-            client = self.connection.meta.client
-            client.meta.events.register(
-                "before-send.s3", self._preload_count, unique_id=f"preloadstorage-{id(self)}"
-            )
-            self._preload_s3_client = client
+            with _CLIENT_LOCK:
+                client = self.__dict__.get("_client")
+                if client is None:
+                    client = self.storage.connection.meta.client
+                    client.meta.events.register(
+                        "before-send.s3", self._count, unique_id=f"preloadstorage-{id(self)}"
+                    )
+                    self._client = client
         return client
 
-    def _preload_count(self, event_name: str = "", **kwargs: Any) -> None:
-        self._preload_count_request(event_name.rsplit(".", 1)[-1])
+    def _count(self, event_name: str = "", **kwargs: Any) -> None:
+        self.on_request(event_name.rsplit(".", 1)[-1])
 
-    def _preload_where(self) -> str:
-        return f"s3://{self.bucket_name}/{self._preload_prefix()}"
+    @property
+    def bucket(self) -> str:
+        return str(self.storage.bucket_name)
 
-    def _preload_prefix(self) -> str:
-        return self._normalize_name("")  # type: ignore[no-any-return]
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix()}"
 
-    def _preload_explain(self, exc: Exception, action: str) -> Exception:
-        """Turn a client error into the error a user can act on."""
-        where = self._preload_where()
-        endpoint = self.endpoint_url or "AWS S3"
-        if isinstance(exc, NoCredentialsError):
-            return PreloadError(
-                "No AWS credentials found: set the access_key/secret_key options "
-                "(AWS_S3_ACCESS_KEY_ID / AWS_S3_SECRET_ACCESS_KEY), session_profile, or "
-                "give the machine a role."
-            )
-        if isinstance(exc, BotoCoreError):
-            return PreloadError(
-                f"Could not reach {endpoint} to {action} {where} ({describe(exc)}). "
-                "Check endpoint_url (AWS_S3_ENDPOINT_URL) and the network."
-            )
-        if not isinstance(exc, ClientError):
-            return exc
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code == "NoSuchBucket":
-            return PreloadError(
-                f"The bucket '{self.bucket_name}' does not exist at {endpoint}: create it, "
-                "or fix bucket_name (AWS_STORAGE_BUCKET_NAME)."
-            )
-        if code in _AUTH_CODES:
-            return PreloadError(
-                f"{endpoint} rejected the credentials ({code}) when trying to {action} "
-                f"{where}: check access_key/secret_key (AWS_S3_ACCESS_KEY_ID / "
-                "AWS_S3_SECRET_ACCESS_KEY) or session_profile."
-            )
-        if code in {"PermanentRedirect", "AuthorizationHeaderMalformed"} or status == 301:
-            return PreloadError(
-                f"The bucket '{self.bucket_name}' is in another region ({code}): set "
-                "region_name (AWS_S3_REGION_NAME) to the bucket's region."
-            )
-        if action == "list" and (code == "AccessDenied" or status == 403):
-            return ListingDenied(
-                f"Listing {where} was denied ({code or status}). Grant s3:ListBucket on "
-                f"arn:aws:s3:::{self.bucket_name} (it may be limited with the condition "
-                f"s3:prefix = '{self._preload_prefix()}*') to make collectstatic fast."
-            )
-        return PreloadError(f"Could not {action} {where}: {describe(exc)}")
+    def explain(self, exc: BaseException, action: str) -> BaseException:
+        return explain(exc, action, self)
 
-    # -- hooks -----------------------------------------------------------------------
-    def _preload_list(self) -> Iterator[RemoteObject]:
-        prefix = self._preload_prefix()
-        paginator = self._preload_client.get_paginator("list_objects_v2")
+    # -- reading state --------------------------------------------------------------------
+    def list(self) -> Iterator[RemoteObject]:
+        prefix = self.prefix()
+        paginator = self.client.get_paginator("list_objects_v2")
+        paging = {"PageSize": self.page_size}
         last_key = None
         try:
-            pages = paginator.paginate(
-                Bucket=self.bucket_name, Prefix=prefix, PaginationConfig=self._preload_paging
-            )
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig=paging)
             for number, page in enumerate(pages, start=1):
                 for obj in _objects(page):
                     last_key = obj.key
                     yield obj
-                if number == _SEQUENTIAL_PAGES and page.get("IsTruncated") and last_key:
+                if number == self.sequential_pages and page.get("IsTruncated") and last_key:
                     # A big prefix: list the rest folder by folder, side by side, instead
                     # of walking thousands of pages one after another.
-                    yield from self._preload_list_rest(prefix, last_key)
+                    yield from self._list_rest(prefix, last_key)
                     return
         except (ClientError, BotoCoreError) as exc:
-            raise self._preload_explain(exc, "list") from exc
+            raise self.explain(exc, "list") from exc
 
-    def _preload_list_rest(self, prefix: str, after: str) -> Iterator[RemoteObject]:
+    def _list_rest(self, prefix: str, after: str) -> Iterator[RemoteObject]:
         """Every object after ``after``, listing top-level folders in parallel."""
-        paginator = self._preload_client.get_paginator("list_objects_v2")
+        paginator = self.client.get_paginator("list_objects_v2")
+        paging = {"PageSize": self.page_size}
         folders: list[str] = []
         listing = paginator.paginate(
-            Bucket=self.bucket_name,
-            Prefix=prefix,
-            Delimiter="/",
-            PaginationConfig=self._preload_paging,
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig=paging
         )
         for page in listing:
             yield from (obj for obj in _objects(page) if obj.key > after)
@@ -204,56 +129,73 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
         def list_folder(folder: str) -> list[RemoteObject]:
             start = {"StartAfter": after} if after.startswith(folder) else {}
             pages = paginator.paginate(
-                Bucket=self.bucket_name,
-                Prefix=folder,
-                PaginationConfig=self._preload_paging,
-                **start,
+                Bucket=self.bucket, Prefix=folder, PaginationConfig=paging, **start
             )
             return [obj for page in pages for obj in _objects(page)]
 
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, 8)) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.storage.max_workers, 8)) as pool:
             for objects in pool.map(list_folder, folders):
                 yield from objects
 
-    def _preload_stat(self, key: str) -> RemoteObject | None:
+    def stat(self, key: str) -> RemoteObject | None:
         try:
-            head = self._preload_client.head_object(Bucket=self.bucket_name, Key=key)
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             # Without s3:ListBucket, S3 answers 403 for a missing key: treat as missing
             # (the file is uploaded, never skipped on doubt).
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (403, 404):
+            if status_and_code(exc)[0] in (403, 404):
                 return None
-            raise self._preload_explain(exc, "read") from exc
+            raise self.explain(exc, "read") from exc
         return RemoteObject(
             key, head["ContentLength"], head["LastModified"], _etag(head.get("ETag"))
         )
 
-    def _preload_prepare(self, name: str, content: Any) -> Upload:
-        key = self._preload_key(name)
-        params = self._get_write_parameters(key, content)
+    def read(self, name: str) -> bytes | None:
+        key = self.key(name)
+        params = _download_params(self.storage.get_object_parameters(key))
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **params)
+        except ClientError as exc:
+            status, code = status_and_code(exc)
+            if status == 404 and code != "NoSuchBucket":
+                return None
+            if status == 403:  # S3's answer for a missing key without s3:ListBucket
+                raise MaybeMissing(f"GetObject {key}: 403") from exc
+            raise
+        body: bytes = response["Body"].read()
+        if self.storage.gzip and response.get("ContentEncoding") == "gzip":
+            body = gzip.decompress(body)
+        return body
+
+    # -- comparing ------------------------------------------------------------------------
+    def prepare(self, name: str, content: Any) -> Upload:
+        storage = self.storage
+        key = self.key(name)
+        params = _write_parameters(storage, key, content)
         payload = Payload.from_content(content)
         # Exactly S3Storage._save()'s rule, and its compressor: same bytes, same ETag.
         if (
-            self.gzip
-            and params["ContentType"] in self.gzip_content_types
+            storage.gzip
+            and params["ContentType"] in storage.gzip_content_types
             and "ContentEncoding" not in params
         ):
             with payload.open() as raw:
-                payload = Payload(data=self._compress_content(raw).read())
+                payload = Payload(data=_compress(storage, raw).read())
             params["ContentEncoding"] = "gzip"
         # SSE-KMS and SSE-C ETags are not MD5s: such objects are always uploaded.
         trusted = "SSECustomerKey" not in params and not str(
             params.get("ServerSideEncryption", "")
         ).startswith("aws:kms")
-        return Upload(name, key, payload, params, extra={"trusted": trusted})
+        metadata = {k: _jsonable(v) for k, v in params.items() if k not in _NOT_METADATA}
+        return Upload(name, key, payload, params, metadata, trusted)
 
     def _part_size(self, size: int) -> int:
-        return ChunksizeAdjuster().adjust_chunksize(self.transfer_config.multipart_chunksize, size)
+        return _adjust_chunksize(self.storage.transfer_config.multipart_chunksize, size)
 
-    def _preload_matches(self, remote: RemoteObject, upload: Upload) -> bool:
+    def matches(self, remote: RemoteObject, upload: Upload) -> bool:
         etag = remote.fingerprint
         payload = upload.payload
-        if not upload.extra.get("trusted") or etag is None or remote.size != payload.size:
+        if not upload.trusted or etag is None or remote.size != payload.size:
             return False
         if "-" not in etag:
             return etag == payload.md5.hex()
@@ -266,71 +208,77 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
             for size in _part_size_candidates(payload.size, parts, self._part_size(payload.size))
         )
 
-    def _preload_upload(self, upload: Upload) -> RemoteObject:
-        client = self._preload_client
+    # -- writing --------------------------------------------------------------------------
+    def upload(self, upload: Upload) -> RemoteObject:
         payload = upload.payload
-        threshold = self.transfer_config.multipart_threshold
-        if payload.size < threshold:
-            client.put_object(
-                Bucket=self.bucket_name, Key=upload.key, Body=payload.read(), **upload.params
+        config = self.storage.transfer_config
+        threshold = config.multipart_threshold
+        if payload.size < threshold:  # one PutObject: no transfer manager per small file
+            self.client.put_object(
+                Bucket=self.bucket, Key=upload.key, Body=payload.read(), **upload.params
             )
         else:
             with payload.open() as fh:
-                client.upload_fileobj(
-                    fh,
-                    self.bucket_name,
-                    upload.key,
-                    ExtraArgs=upload.params,
-                    Config=self.transfer_config,
+                self.client.upload_fileobj(
+                    fh, self.bucket, upload.key, ExtraArgs=upload.params, Config=config
                 )
         etag = s3_etag(payload, threshold, self._part_size(payload.size))
-        fingerprint = etag if upload.extra.get("trusted") else None
+        fingerprint = etag if upload.trusted else None
         return RemoteObject(upload.key, payload.size, datetime.now(timezone.utc), fingerprint)
 
-    def _preload_delete(self, keys: list[str]) -> list[tuple[str, BaseException]]:
-        failures: list[tuple[str, BaseException]] = []
-        for start in range(0, len(keys), _DELETE_BATCH):
-            batch = keys[start : start + _DELETE_BATCH]
-            try:
-                response = self._preload_client.delete_objects(
-                    Bucket=self.bucket_name,
-                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
-                )
-            except (ClientError, BotoCoreError) as exc:
-                failures.extend((key, exc) for key in batch)
-                continue
-            for error in response.get("Errors", ()):
-                failures.append(
-                    (error["Key"], RuntimeError(f"{error['Code']}: {error['Message']}"))
-                )
-        return failures
-
-    def _preload_read(self, name: str) -> bytes | None:
-        key = self._preload_key(name)
-        params = _filter_download_params(self.get_object_parameters(name))
-        try:
-            response = self._preload_client.get_object(Bucket=self.bucket_name, Key=key, **params)
-        except (ClientError, BotoCoreError) as exc:
-            in_collectstatic = find_collectstatic() is not None
-            status = None
-            if isinstance(exc, ClientError):
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = (
-                exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    def update_metadata(self, remote: RemoteObject, upload: Upload) -> RemoteObject:
+        """CopyObject onto itself, metadata and ACL replaced: with no ACL configured the
+        object gets the bucket's default (private), as a fresh PutObject would."""
+        args = self._copy_args(upload.params)
+        source = {"Bucket": self.bucket, "Key": remote.key}
+        if remote.size <= _COPY_LIMIT:
+            response = self.client.copy_object(
+                Bucket=self.bucket, Key=remote.key, CopySource=source, **args
             )
-            # 403 is S3's answer for a missing key without s3:ListBucket; only trust
-            # that reading during collectstatic, which is about to write the file.
-            if (status == 404 and code != "NoSuchBucket") or (status == 403 and in_collectstatic):
+            result = response.get("CopyObjectResult", {})
+            etag, modified = result.get("ETag"), result.get("LastModified")
+        else:  # multipart copy (UploadPartCopy): the managed transfer does it
+            config = self.storage.transfer_config
+            self.client.copy(source, self.bucket, remote.key, ExtraArgs=args, Config=config)
+            head = self.client.head_object(Bucket=self.bucket, Key=remote.key)
+            etag, modified = head.get("ETag"), head.get("LastModified")
+        modified = modified or datetime.now(timezone.utc)
+        return RemoteObject(remote.key, remote.size, modified, _etag(etag))
+
+    def _copy_args(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        members = self.client.meta.service_model.operation_model("CopyObject").input_shape.members
+        args = {k: v for k, v in params.items() if k in members and k not in _NOT_COPY}
+        args["MetadataDirective"] = "REPLACE"
+        if "Tagging" in args:
+            args["TaggingDirective"] = "REPLACE"
+        return args
+
+    def delete_one(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete_batch(self, keys: Sequence[str]) -> Mapping[str, BaseException | None] | None:
+        try:
+            response = self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+        except ClientError as exc:
+            status, code = status_and_code(exc)
+            if status == 501 or code == "NotImplemented":  # a server without DeleteObjects
                 return None
-            if in_collectstatic:
-                raise self._preload_explain(exc, "read") from exc
             raise
-        body: bytes = response["Body"].read()
-        if self.gzip and response.get("ContentEncoding") == "gzip":
-            body = gzip.decompress(body)
-        return body
+        outcome: dict[str, BaseException | None] = dict.fromkeys(keys)
+        for error in response.get("Errors", ()):
+            code = str(error.get("Code", ""))
+            outcome[error["Key"]] = (
+                RETRY_ALONE
+                if code in _TRANSIENT
+                else RuntimeError(f"{code}: {error.get('Message', '')}")
+            )
+        return outcome
 
 
+_NOT_COPY = frozenset({"Bucket", "Key", "CopySource", "MetadataDirective", "TaggingDirective"})
 _COMMON_PART_SIZES = (8, 5, 16, 15, 10, 64, 100, 32, 50, 25)
 
 
@@ -358,6 +306,73 @@ def _etag(value: str | None) -> str | None:
     """Normalise an ETag; ``None`` for anything that is not an MD5 or multipart ETag."""
     etag = (value or "").strip('"').lower()
     return etag if _ETAG_RE.match(etag) else None
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+# -- private SDK attributes ------------------------------------------------------------------
+# django-storages and s3transfer have no public API for these; each is pinned by a test
+# in tests/test_s3.py that fails loudly when a release moves it.
+def _write_parameters(storage: Any, key: str, content: Any) -> dict[str, Any]:
+    """What ``S3Storage._save()`` passes to the upload (content type, ACL, parameters)."""
+    return dict(storage._get_write_parameters(key, content))
+
+
+def _compress(storage: Any, raw: Any) -> Any:
+    """``S3Storage._save()``'s gzip compressor (same bytes, so the same ETag)."""
+    return storage._compress_content(raw)
+
+
+def _download_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The object parameters a download takes (SSE-C keys), as ``S3File`` filters them."""
+    from storages.backends.s3 import _filter_download_params
+
+    return dict(_filter_download_params(params))
+
+
+def _adjust_chunksize(chunksize: int, size: int) -> int:
+    """The part size boto3's transfer manager really uses for ``size`` bytes."""
+    from s3transfer.utils import ChunksizeAdjuster
+
+    return int(ChunksizeAdjuster().adjust_chunksize(chunksize, size))
+
+
+# -- the storages ------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    _S3Base = Any  # S3Storage: django-storages ships no type information
+else:
+    _S3Base = object
+
+
+class S3PreloadMixin(PreloadMixin, _S3Base):
+    """Storage glue: the client configuration and S3Storage's option names.
+
+    The shared client gets ``max_pool_connections >= max_workers`` (plus a transfer
+    manager's threads) and, unless ``client_config`` already sets ``retries``, standard
+    retries with ``max_attempts`` attempts in all.
+    """
+
+    preload_adapter_class = S3Adapter
+    preload_overwrite_option = "file_overwrite"
+    preload_overwrite_setting = "AWS_S3_FILE_OVERWRITE"
+    preload_extra_init_args = ("cloudfront_signer",)
+    preload_cache_control_parameter = "CacheControl"
+    client_config: Any
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        config: Any = self.client_config
+        extra: dict[str, Any] = {}
+        # Upload threads, plus a transfer manager's threads for a multipart file.
+        needed = self.max_workers + getattr(self.transfer_config, "max_request_concurrency", 10)
+        if (config.max_pool_connections or 10) < needed:
+            extra["max_pool_connections"] = needed
+        if config.retries is None:
+            extra["retries"] = {"mode": "standard", "total_max_attempts": self.max_attempts}
+        if extra:
+            self.client_config = config.merge(Config(**extra))
 
 
 class PreloadingS3Storage(S3PreloadMixin, S3Storage):

@@ -109,6 +109,9 @@ def classify_s3(method: str, path: str, query: str, headers: dict[str, str]) -> 
     other = f"Other:{method}"
     if not bucket:
         return "ListBuckets" if method == "GET" and not q else other
+    if "acl" in q and method in ("GET", "PUT"):
+        # ACLs of an object (or of the bucket, without a key).
+        return ("Get" if method == "GET" else "Put") + ("ObjectAcl" if key else "BucketAcl")
     if not key:
         if method == "GET":
             if q.get("list-type") == ["2"]:

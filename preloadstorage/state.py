@@ -46,6 +46,7 @@ class RunState:
             k: v for k, v in data.items() if k not in ("version", "written", "metadata")
         }
         self._original = self._snapshot()
+        self._rewrite = False
 
     @classmethod
     def parse(cls, raw: bytes | None, prefix: str) -> RunState:
@@ -74,8 +75,13 @@ class RunState:
             return None
         return digest
 
-    def record_metadata(self, key: str, digest: str) -> None:
+    def record_metadata(self, key: str, digest: str, written: bool = False) -> None:
+        """Record ``key``'s digest; ``written``: this run wrote the object, so its
+        modification time is newer than the record on the server, which must be
+        rewritten (else the object reads as "modified since" on every later run)."""
         self._metadata[key] = digest
+        if written:
+            self._rewrite = True
 
     def forget(self, keys: Iterable[str]) -> None:
         for key in keys:
@@ -97,7 +103,7 @@ class RunState:
 
     @property
     def changed(self) -> bool:
-        return self._snapshot() != self._original
+        return self._rewrite or self._snapshot() != self._original
 
     def dump(self) -> bytes:
         """The state as written now (stamped with the current time)."""
@@ -113,4 +119,5 @@ class RunState:
             **self.sections,
         }
         self._original = self._snapshot()
+        self._rewrite = False
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()

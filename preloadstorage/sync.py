@@ -203,14 +203,14 @@ class SyncRun:
     def _upload(self, upload: Upload) -> None:
         obj = self.adapter.upload(upload)
         self.cache.record(obj)
-        self.state.record_metadata(upload.key, upload.metadata_digest)
+        self.state.record_metadata(upload.key, upload.metadata_digest, written=True)
         self.uploaded.append(upload.name)
         self.stats.add(uploaded=1, uploaded_bytes=upload.payload.size)
 
     def _update(self, upload: Upload, remote: RemoteObject) -> None:
         obj = self.adapter.update_metadata(remote, upload)
         self.cache.record(obj)
-        self.state.record_metadata(upload.key, upload.metadata_digest)
+        self.state.record_metadata(upload.key, upload.metadata_digest, written=True)
         self.updated.append(upload.name)
         self.stats.add(updated=1)
 

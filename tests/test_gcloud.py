@@ -362,6 +362,25 @@ def test_metadata_matches_judges_what_the_listing_shows() -> None:
     assert adapter.metadata_matches(remote(cacheControl=None), upload) is False
 
 
+def test_files_above_8_mib_are_resumable_and_skipped_next_time(
+    gcs: Target, small_tree: StaticTree
+) -> None:
+    data = bytes(range(256)) * 4096 * 9  # 9 MiB
+    small_tree.write("media/big.bin", data)
+    bucket = gcs.new_bucket()
+    result = deploy(gcs, bucket)
+    assert result.exit_code == 0, result.stderr
+    made = requests_made(gcs, result)
+    assert made["objects.upload_chunk"] >= 1  # the big file (and its hashed copy)
+    assert gcs.objects(bucket, f"{LOCATION}/media/")[f"{LOCATION}/media/big.bin"] == data
+
+    again = deploy(gcs, bucket, object_parameters={"cache_control": "max-age=1"})
+    assert again.exit_code == 0, again.stderr
+    made = requests_made(gcs, again)
+    assert made["objects.upload_chunk"] == 0 and uploaded(gcs) == []
+    assert made["objects.patch"] == OBJECTS + 2  # the big file's bytes are not sent again
+
+
 # -- metadata changes: one objects.patch per object, never the bytes again -----------------------
 def test_metadata_change_is_one_patch_per_object(
     gcs: Target, small_tree: StaticTree, patch_bodies: list[dict[str, Any]]
@@ -384,6 +403,7 @@ def test_metadata_change_is_one_patch_per_object(
     assert uploaded(gcs) == []  # no object's bytes again (the run state: one insert)
     assert made["objects.insert"] <= 1
     assert made["objects.upload_chunk"] == made["objects.get"] == 0
+    assert made["objects.download"] <= 2  # the manifest, the state: once, for every worker
     assert sorted({t.split("?")[0] for t in patch_targets(gcs)}) == sorted(
         f"/storage/v1/b/{bucket}/o/{key.replace('/', '%2F')}" for key in keys
     )

@@ -76,6 +76,7 @@ class SyncRun:
         self._state: RunState | None = None
         self._futures: dict[Future[None], str] = {}
         self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._submitted = 0
         self._done = 0
@@ -113,17 +114,16 @@ class SyncRun:
     def state(self) -> RunState:
         """What the last run recorded: one GET, only if the listing shows it exists."""
         if self._state is None:
-            len(self.cache)  # the listing tells whether there is a state to read
-            raw = None
-            if self._state_listed is not False:
-                try:
-                    raw = self.adapter.read(STATE_NAME)
-                except MaybeMissing:
-                    raw = None
-            prefix = self.adapter.prefix()
-            with self._lock:
+            with self._state_lock:  # one GET, however many workers ask at once
                 if self._state is None:
-                    self._state = RunState.parse(raw, prefix)
+                    len(self.cache)  # the listing tells whether there is a state to read
+                    raw = None
+                    if self._state_listed is not False:
+                        try:
+                            raw = self.adapter.read(STATE_NAME)
+                        except MaybeMissing:
+                            raw = None
+                    self._state = RunState.parse(raw, self.adapter.prefix())
         return self._state
 
     def save_state(self) -> None:

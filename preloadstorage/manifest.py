@@ -133,15 +133,14 @@ class LocalManifestMixin(ManifestFilesMixin):
             if run is not None:
                 run.finish()
             return
-        inputs = None
-        if not run.options.refresh_metadata:  # --clear re-applies everything: no skip
-            inputs = proof.inputs_digest(self, paths)
-            if proof.verify(run, self, inputs):
-                # The live manifest and every object it names are this run's result.
-                results = list(proof.replay(run, self, paths))
-                yield from results
-                yield from storage.preload_barrier(run)
-                return
+        inputs = proof.inputs_digest(self, paths)  # recorded after --clear too
+        # --clear re-applies everything: no skip.
+        if not run.options.refresh_metadata and proof.verify(run, self, inputs):
+            # The live manifest and every object it names are this run's result.
+            results = list(proof.replay(run, self, paths))
+            yield from results
+            yield from storage.preload_barrier(run)
+            return
         staging = StagingArea(paths)
         try:
             self._preload_staging = staging

@@ -18,12 +18,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import mimetypes
 import os
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import django
+import storages
 from django.conf import settings
 from django.contrib.staticfiles.utils import matches_patterns
 
@@ -89,6 +91,23 @@ def _code_digest(cls: type) -> str:
     return digest.hexdigest()
 
 
+def _mime_digest() -> str:
+    """The MIME tables every backend takes content types from (``mimetypes.guess_type``).
+
+    They differ between Python versions (``.js``) and machines (``/etc/mime.types``): a
+    full run would rewrite the content type of every hashed copy, a skip would not.
+    """
+    if not mimetypes.inited:
+        mimetypes.init()
+    tables = (
+        mimetypes.types_map,
+        mimetypes.common_types,
+        mimetypes.encodings_map,
+        mimetypes.suffix_map,
+    )
+    return hashlib.sha256(json.dumps([sorted(t.items()) for t in tables]).encode()).hexdigest()
+
+
 def inputs_digest(storage: Any, paths: Mapping[str, tuple[Any, str]]) -> str:
     """Everything that shapes post-processing's output, as one digest."""
     cls = type(storage)
@@ -100,6 +119,9 @@ def inputs_digest(storage: Any, paths: Mapping[str, tuple[Any, str]]) -> str:
     head = {
         "django": django.get_version(),
         "preloadstorage": __version__,
+        # The stock backend's code sets the metadata (content type, encoding, ...).
+        "django-storages": getattr(storages, "__version__", None),
+        "mimetypes": _mime_digest(),
         "static_url": str(settings.STATIC_URL),
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "code": _code_digest(cls),
@@ -130,6 +152,8 @@ def verify(run: SyncRun, storage: Any, inputs: str) -> bool:
     objects = proof.get("objects")
     if not isinstance(objects, dict) or not objects:
         return False
+    listed = proof.get("metadata")
+    listed = listed if isinstance(listed, dict) else {}
     prefix = run.adapter.prefix()
     for rel, fingerprint in objects.items():
         obj = run.cache.get(prefix + rel)
@@ -137,23 +161,39 @@ def verify(run: SyncRun, storage: Any, inputs: str) -> bool:
             return False
         if run.state.metadata_digest(obj.key, obj.modified) is None:
             return False  # modified since the proof was written, or never recorded
+        # Metadata the listing shows (GCS, Azure) must be as left: someone may have
+        # changed it without a newer modification time (within the clock skew allowed).
+        if rel in listed and _metadata_digest(obj.metadata) != listed[rel]:
+            return False
     return True
+
+
+def _metadata_digest(metadata: Mapping[str, Any] | None) -> str | None:
+    if metadata is None:
+        return None
+    picture = json.dumps(_stable(metadata), sort_keys=True, default=str)
+    return hashlib.sha256(picture.encode()).hexdigest()[:16]
 
 
 def record(run: SyncRun, storage: Any, inputs: str, results: list[PostProcessResult]) -> None:
     """Remember what this successful run left, for the next run's :func:`verify`."""
     prefix = run.adapter.prefix()
     objects: dict[str, str] = {}
+    listed: dict[str, str] = {}
     for key in run.collected:
         obj = run.cache.get(key)
         if obj is None or obj.fingerprint is None or not key.startswith(prefix):
             run.state.sections.pop("proof", None)  # cannot be proven: never skip
             return
         objects[key[len(prefix) :]] = obj.fingerprint
+        metadata = _metadata_digest(obj.metadata)
+        if metadata is not None:
+            listed[key[len(prefix) :]] = metadata
     run.state.sections["proof"] = {
         "inputs": inputs,
         "manifest_hash": storage.manifest_hash,
         "objects": objects,
+        "metadata": listed,
         "unprocessed": sorted(name for name, _, processed in results if not processed),
     }
 

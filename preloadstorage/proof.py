@@ -28,6 +28,7 @@ import django
 import storages
 from django.conf import settings
 from django.contrib.staticfiles.utils import matches_patterns
+from django.core.files.base import ContentFile
 
 from . import __version__
 from .sync import SyncRun
@@ -159,8 +160,13 @@ def verify(run: SyncRun, storage: Any, inputs: str) -> bool:
         obj = run.cache.get(prefix + rel)
         if obj is None or obj.fingerprint is None or obj.fingerprint != fingerprint:
             return False
-        if run.state.metadata_digest(obj.key, obj.modified) is None:
+        known = run.state.metadata_digest(obj.key, obj.modified)
+        if known is None:
             return False  # modified since the proof was written, or never recorded
+        # What the settings and get_object_parameters() give the name now (they may
+        # read more than the inputs digest sees): metadata depends on the name only.
+        if run.adapter.prepare(rel, ContentFile(b"", name=rel)).metadata_digest != known:
+            return False
         # Metadata the listing shows (GCS, Azure) must be as left: someone may have
         # changed it without a newer modification time (within the clock skew allowed).
         if rel in listed and _metadata_digest(obj.metadata) != listed[rel]:

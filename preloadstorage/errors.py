@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from django.core.management.base import CommandError
 
+from .contract import ListingDenied  # re-exported: it used to live here
+
 __all__ = ["ListingDenied", "PreloadError", "SyncFailed", "describe", "redact"]
 
 
@@ -70,7 +72,3 @@ def describe(exc: BaseException) -> str:
     if code and str(code) not in text:
         text = f"{code}: {text}" if text else str(code)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class ListingDenied(Exception):
-    """The credentials may not list the prefix; the message says which permission."""

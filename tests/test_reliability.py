@@ -79,7 +79,7 @@ def test_refused_writes_fail_once_clearly_and_delete_nothing(
 
     assert result.exit_code == 1
     message = str(result.error)
-    assert "could not be uploaded" in message and "js/app" in message
+    assert "could not be written to" in message and "js/app" in message
     assert target.count(target.delete_ops) == 0
     assert target.objects(bucket) == before
 

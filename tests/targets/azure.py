@@ -72,7 +72,7 @@ class AzureTarget(Target):
     def cache_control_options(self, value: str) -> dict[str, Any]:
         return {"cache_control": value}
 
-    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+    def stored_objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
         container = self.client.get_container_client(bucket)
         # decompress=False: the stored bytes, even of a blob with Content-Encoding: gzip.
         return {

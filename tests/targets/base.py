@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from preloadstorage.state import STATE_NAME
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -70,8 +72,16 @@ class Target(ABC):
         """OPTIONS that make the backend set Cache-Control on every object."""
 
     @abstractmethod
-    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+    def stored_objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
         """Every object under ``prefix``: key -> stored bytes, read from the server."""
+
+    def objects(self, bucket: str, prefix: str = "", state: bool = False) -> dict[str, bytes]:
+        """The collection under ``prefix``: every object but preloadstorage's run state
+        (``preloadstorage-state.json``), unless ``state``."""
+        found = self.stored_objects(bucket, prefix)
+        if state:
+            return found
+        return {k: v for k, v in found.items() if k.rpartition("/")[2] != STATE_NAME}
 
     @abstractmethod
     def metadata(self, bucket: str, key: str) -> dict[str, str | None]:
@@ -85,6 +95,19 @@ class Target(ABC):
         """Remove every object under ``prefix`` (the live tier's clean-up)."""
         raise NotImplementedError
 
-    def count(self, ops: frozenset[str]) -> int:
-        """How many requests of these operations reached the proxy since reset."""
-        return sum(self.proxy.counts.get(op, 0) for op in ops)
+    def count(self, ops: frozenset[str], state: bool = False) -> int:
+        """How many requests of these operations reached the proxy since reset.
+
+        Requests for preloadstorage's own run state object are left out unless
+        ``state`` (see :meth:`state_count`); without per-request records (the live
+        tier) every request counts.
+        """
+        if state or not self.proxy.records:
+            return sum(self.proxy.counts.get(op, 0) for op in ops)
+        return sum(
+            1 for op, _, path, _ in list(self.proxy.records) if op in ops and STATE_NAME not in path
+        )
+
+    def state_count(self, ops: frozenset[str]) -> int:
+        """How many requests of these operations were about the run state object."""
+        return self.count(ops, state=True) - self.count(ops)

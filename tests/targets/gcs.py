@@ -69,7 +69,7 @@ class GcsTarget(Target):
     def cache_control_options(self, value: str) -> dict[str, Any]:
         return {"object_parameters": {"cache_control": value}}
 
-    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+    def stored_objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
         found = {}
         for blob in self.client.list_blobs(bucket, prefix=prefix or None):
             # raw_download: the stored bytes, not what gzip transcoding would serve.

@@ -140,8 +140,8 @@ class LiveTarget(Target):
     def cache_control_options(self, value: str) -> dict[str, Any]:
         return self.inner.cache_control_options(value)
 
-    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
-        found = self.inner.objects(self.bucket, f"{bucket}/{prefix}")
+    def stored_objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+        found = self.inner.stored_objects(self.bucket, f"{bucket}/{prefix}")
         return {key[len(bucket) + 1 :]: data for key, data in found.items()}
 
     def metadata(self, bucket: str, key: str) -> dict[str, str | None]:

@@ -52,7 +52,7 @@ class S3Target(Target):
     def cache_control_options(self, value: str) -> dict[str, Any]:
         return {"object_parameters": {"CacheControl": value}}
 
-    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+    def stored_objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
         paginator = self.client.get_paginator("list_objects_v2")
         keys = [
             item["Key"]

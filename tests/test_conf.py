@@ -68,6 +68,6 @@ def test_keys_are_normalised_like_django_storages() -> None:
     from django.core.exceptions import SuspiciousOperation
 
     storage = make(location="static")
-    assert storage._preload_key("css/../img/a b.png") == "static/img/a b.png"
+    assert storage.preload_adapter.key("css/../img/a b.png") == "static/img/a b.png"
     with pytest.raises(SuspiciousOperation):
-        storage._preload_key("../../etc/passwd")
+        storage.preload_adapter.key("../../etc/passwd")

@@ -110,9 +110,9 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-def default_settings() -> dict[str, Any]:
+def default_settings(options: Iterable[Option] = OPTIONS) -> dict[str, Any]:
     """The options' values from ``PRELOADSTORAGE_*`` settings, or their defaults."""
-    return {opt.name: setting(opt.global_setting, opt.default) for opt in OPTIONS}
+    return {opt.name: setting(opt.global_setting, opt.default) for opt in options}
 
 
 def check_option_names(cls: type, given: Iterable[str], known: Iterable[str]) -> None:
@@ -128,9 +128,10 @@ def check_option_names(cls: type, given: Iterable[str], known: Iterable[str]) ->
             )
 
 
-def check_option_values(storage: Any) -> None:
-    """Reject ill-typed values of preloadstorage's own options."""
-    for opt in OPTIONS:
+def check_option_values(storage: Any, options: Iterable[Option] = OPTIONS) -> None:
+    """Reject ill-typed values of preloadstorage's own options (or of ``options``:
+    a backend's own, e.g. the S3 classes' CloudFront options)."""
+    for opt in options:
         value = getattr(storage, opt.name)
         # bool is an int subclass: max_workers=True is a typo, not 1 worker.
         bool_mismatch = isinstance(value, bool) and opt.kind is not bool

@@ -26,6 +26,7 @@ from ..fingerprints import Payload, s3_etag
 from ..manifest import LocalManifestMixin
 from ..mixins import PreloadMixin
 from ._s3_errors import explain, status_and_code
+from .cloudfront import CloudFrontInvalidationMixin
 
 __all__ = [
     "PreloadingS3ManifestStorage",
@@ -375,11 +376,11 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
             self.client_config = config.merge(Config(**extra))
 
 
-class PreloadingS3Storage(S3PreloadMixin, S3Storage):
+class PreloadingS3Storage(CloudFrontInvalidationMixin, S3PreloadMixin, S3Storage):
     """``S3Storage`` with a preload cache, content skip and parallel uploads."""
 
 
-class PreloadingS3StaticStorage(S3PreloadMixin, S3StaticStorage):
+class PreloadingS3StaticStorage(CloudFrontInvalidationMixin, S3PreloadMixin, S3StaticStorage):
     """``S3StaticStorage`` with a preload cache, content skip and parallel uploads."""
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from variants import REPO
 
@@ -19,9 +20,7 @@ from tests.support.proxy import Flavor, RecordingProxy
 #: Table columns and the proxy operation names (tests/support/proxy.py) that go in each.
 CATEGORIES: dict[str, frozenset[str]] = {
     "List": frozenset({"ListObjectsV2", "ListObjects", "objects.list", "ListBlobs"}),
-    "HEAD": frozenset(
-        {"HeadObject", "objects.get", "objects.patch", "GetBlobProperties", "SetBlobProperties"}
-    ),
+    "HEAD": frozenset({"HeadObject", "objects.get", "GetBlobProperties", "GetBlobMetadata"}),
     "GET": frozenset({"GetObject", "objects.download", "GetBlob"}),
     "PUT": frozenset(
         {
@@ -37,9 +36,11 @@ CATEGORIES: dict[str, frozenset[str]] = {
             "PutBlockList",
         }
     ),
-    "COPY": frozenset(
-        {"CopyObject", "UploadPartCopy", "objects.copy", "objects.rewrite", "CopyBlob"}
-    ),
+    # Server-side metadata updates, one request per object: S3 CopyObject (onto itself,
+    # MetadataDirective=REPLACE: the only CopyObject any variant sends), GCS objects.patch,
+    # Azure Set Blob Properties (PUT ?comp=properties) and Set Blob Metadata (?comp=metadata).
+    "META": frozenset({"CopyObject", "objects.patch", "SetBlobProperties", "SetBlobMetadata"}),
+    "COPY": frozenset({"UploadPartCopy", "objects.copy", "objects.rewrite", "CopyBlob"}),
     "DELETE": frozenset(
         {
             "DeleteObject",
@@ -52,8 +53,38 @@ CATEGORIES: dict[str, frozenset[str]] = {
         }
     ),
 }
+#: Operations sent once per object written or updated (not listed in the JSON's
+#: ``other_requests``).
+BULK_OPERATIONS = CATEGORIES["PUT"] | CATEGORIES["META"]
 #: Operations that create one object each (for the "one PUT per object" budget).
 OBJECT_WRITES = frozenset({"PutObject", "CompleteMultipartUpload", "objects.insert", "PutBlob"})
+
+
+#: Azure blob requests that tests/support/proxy.py leaves unnamed ("Other:PUT" ...):
+#: ``(method, comp) -> operation``, told apart here by the recorded target's query.
+_AZURE_COMP_OPERATIONS = {
+    ("PUT", "properties"): "SetBlobProperties",
+    ("PUT", "metadata"): "SetBlobMetadata",
+    ("GET", "metadata"): "GetBlobMetadata",
+    ("HEAD", "metadata"): "GetBlobMetadata",
+}
+
+
+def operation_counts(proxy: RecordingProxy) -> Counter[str]:
+    """The proxy's requests by operation, naming the Azure blob operations it leaves as
+    ``Other:<method>`` (Set Blob Properties/Metadata)."""
+    counts = Counter(proxy.counts)
+    if proxy.flavor != "azure":
+        return counts
+    for operation, method, target, _status in list(proxy.records):
+        if not operation.startswith("Other:"):
+            continue
+        comp = (parse_qs(urlsplit(target).query).get("comp") or [""])[0]
+        named = _AZURE_COMP_OPERATIONS.get((method, comp))
+        if named is not None and counts[operation] > 0:
+            counts[operation] -= 1
+            counts[named] += 1
+    return +counts  # without the zeros
 
 
 def categorize(counts: Counter[str]) -> dict[str, int]:
@@ -62,6 +93,13 @@ def categorize(counts: Counter[str]) -> dict[str, int]:
     known = frozenset().union(*CATEGORIES.values())
     out["other"] = sum(n for op, n in counts.items() if op not in known)
     return out
+
+
+#: An object's (Cache-Control, Content-Type); ``None``: not set. A listing without
+#: metadata (S3) gives ``None`` instead of the pair.
+Headers = tuple[str | None, str | None]
+#: An object read back: its bytes and headers (``None`` where only the listing has them).
+Stored = tuple[bytes, Headers | None]
 
 
 class Backend:
@@ -103,14 +141,16 @@ class Backend:
     def env(self, bucket: str) -> dict[str, str]:
         raise NotImplementedError
 
-    def keys(self, bucket: str) -> list[str]:
-        """Every key under ``location/`` (read from the server, not through the proxy)."""
+    def keys(self, bucket: str) -> dict[str, Headers | None]:
+        """Every key under ``location/`` -> its headers where the listing has them (GCS,
+        Azure; ``None`` on S3), read from the server, not through the proxy."""
         raise NotImplementedError
 
-    def read(self, bucket: str, key: str) -> bytes | None:
+    def read(self, bucket: str, key: str) -> Stored | None:
+        """The object's bytes and headers (``None`` where only the listing has them)."""
         raise NotImplementedError
 
-    def read_many(self, bucket: str, keys: Iterable[str]) -> dict[str, bytes | None]:
+    def read_many(self, bucket: str, keys: Iterable[str]) -> dict[str, Stored | None]:
         keys = list(keys)
         with ThreadPoolExecutor(max_workers=8) as pool:
             return dict(zip(keys, pool.map(lambda k: self.read(bucket, k), keys), strict=True))
@@ -128,18 +168,19 @@ class S3Backend(Backend):
             "AWS_SECRET_ACCESS_KEY": servers.S3_SECRET_KEY,
         }
 
-    def keys(self, bucket: str) -> list[str]:
+    def keys(self, bucket: str) -> dict[str, Headers | None]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=self.location + "/"
         )
-        return [item["Key"] for page in pages for item in page.get("Contents", ())]
+        return {item["Key"]: None for page in pages for item in page.get("Contents", ())}
 
-    def read(self, bucket: str, key: str) -> bytes | None:
+    def read(self, bucket: str, key: str) -> Stored | None:
         try:
-            body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            answer = self.client.get_object(Bucket=bucket, Key=key)
         except self.client.exceptions.NoSuchKey:
             return None
-        return body
+        body: bytes = answer["Body"].read()
+        return body, (answer.get("CacheControl"), answer.get("ContentType"))
 
 
 class GcsBackend(Backend):
@@ -160,10 +201,11 @@ class GcsBackend(Backend):
             "EXAMPLE_GCS_LOCATION": self.location,
         }
 
-    def keys(self, bucket: str) -> list[str]:
-        return [blob.name for blob in self.client.list_blobs(bucket, prefix=self.location + "/")]
+    def keys(self, bucket: str) -> dict[str, Headers | None]:
+        blobs = self.client.list_blobs(bucket, prefix=self.location + "/")
+        return {blob.name: (blob.cache_control, blob.content_type) for blob in blobs}
 
-    def read(self, bucket: str, key: str) -> bytes | None:
+    def read(self, bucket: str, key: str) -> Stored | None:
         from google.api_core.exceptions import NotFound
 
         try:
@@ -171,7 +213,7 @@ class GcsBackend(Backend):
             data: bytes = self.client.bucket(bucket).blob(key).download_as_bytes(raw_download=True)
         except NotFound:
             return None
-        return data
+        return data, None  # the listing has the headers
 
 
 class AzureBackend(Backend):
@@ -184,18 +226,23 @@ class AzureBackend(Backend):
             "EXAMPLE_AZURE_LOCATION": self.location,
         }
 
-    def keys(self, bucket: str) -> list[str]:
+    def keys(self, bucket: str) -> dict[str, Headers | None]:
         container = self.client.get_container_client(bucket)
-        return [b.name for b in container.list_blobs(name_starts_with=self.location + "/")]
+        return {
+            b.name: (b.content_settings.cache_control, b.content_settings.content_type)
+            for b in container.list_blobs(name_starts_with=self.location + "/")
+        }
 
-    def read(self, bucket: str, key: str) -> bytes | None:
+    def read(self, bucket: str, key: str) -> Stored | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            data: bytes = self.client.get_blob_client(bucket, key).download_blob().readall()
+            download = self.client.get_blob_client(bucket, key).download_blob()
+            data: bytes = download.readall()
         except ResourceNotFoundError:
             return None
-        return data
+        settings = download.properties.content_settings
+        return data, (settings.cache_control, settings.content_type)
 
 
 def make_backend(backend: str, server: str, delay: float) -> Backend:

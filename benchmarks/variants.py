@@ -142,19 +142,41 @@ class RunResult:
 
 
 GNU_TIME = "/usr/bin/time"
+#: Bare Django start-up: settings, app registry and the management machinery, nothing
+#: else (no storage is built, no request is sent).
+STARTUP_COMMAND = ("shell", "-c", "pass")
 
 
 def run_collectstatic(
     python: Path | str, project: Path, env: dict[str, str], cwd: Path, timeout: float
 ) -> RunResult:
-    """Run ``manage.py collectstatic --noinput`` in a fresh process and measure it.
+    """Run ``manage.py collectstatic --noinput`` in a fresh process and measure it."""
+    return run_manage(python, project, ("collectstatic", "--noinput"), env, cwd, timeout)
+
+
+def run_startup(
+    python: Path | str, project: Path, env: dict[str, str], cwd: Path, timeout: float
+) -> RunResult:
+    """Bare Django start-up (``manage.py shell -c pass``), measured the same way."""
+    return run_manage(python, project, STARTUP_COMMAND, env, cwd, timeout)
+
+
+def run_manage(
+    python: Path | str,
+    project: Path,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
+) -> RunResult:
+    """Run ``manage.py ARGS`` in a fresh process and measure it.
 
     Peak RSS comes from GNU time, which forks the command from its own small process:
     the ``ru_maxrss`` that ``wait4``/RUSAGE_CHILDREN report for a direct child also
     counts the pages it inherited from this (much bigger) process at fork time, so
     without GNU time the figure is only an upper bound.
     """
-    command = [str(python), str(project / "manage.py"), "collectstatic", "--noinput"]
+    command = [str(python), str(project / "manage.py"), *args]
     with tempfile.TemporaryDirectory() as tmp:
         rss_file = Path(tmp) / "rss"
         if os.access(GNU_TIME, os.X_OK):

@@ -16,6 +16,16 @@ Environment variables (empty counts as unset):
     EXAMPLE_DEBUG          1/true/yes/on for DEBUG             (off)
     EXAMPLE_SECRET_KEY     SECRET_KEY                          (an insecure demo key)
     EXAMPLE_MAX_WORKERS    "max_workers" OPTION, preloading backends only (unset)
+    EXAMPLE_CACHE_CONTROL  Cache-Control of every stored object: S3
+                           object_parameters["CacheControl"], GCS
+                           object_parameters["cache_control"], Azure
+                           cache_control   (max-age=31536000, public on S3;
+                                            public, max-age=31536000 on GCS/Azure)
+    EXAMPLE_EXTRA_STATIC_DIRS  more STATICFILES_DIRS, separated by os.pathsep
+                           (":" on Linux); each entry is PATH or PREFIX=PATH
+                           (unset). benchmarks/tree.py installs the "large
+                           tree" (Wagtail, DRF, debug-toolbar, Bootstrap,
+                           Font Awesome) and prints the value to use.
     EXAMPLE_S3_ENDPOINT    endpoint_url, e.g. http://127.0.0.1:9000 (unset: AWS)
     EXAMPLE_S3_BUCKET      bucket_name                         (static)
     EXAMPLE_S3_LOCATION    location (key prefix)               (static)
@@ -119,6 +129,29 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = _env("EXAMPLE_STATIC_ROOT", str(_TMP_DIR / "preloadstorage-example-static"))
 STATICFILES_DIRS = [str(BASE_DIR / "assets")]
+
+
+def _extra_static_dirs(value):
+    """``PATH`` or ``PREFIX=PATH`` entries, separated by os.pathsep."""
+    dirs = []
+    for entry in value.split(os.pathsep):
+        entry = entry.strip()
+        if not entry:
+            continue
+        prefix, sep, path = entry.partition("=")
+        if not sep or os.sep in prefix:
+            prefix, path = "", entry
+        if not Path(path).is_dir():
+            raise ImproperlyConfigured(
+                f"EXAMPLE_EXTRA_STATIC_DIRS: {path!r} is not a directory "
+                "(python benchmarks/tree.py installs the large tree and prints the value)."
+            )
+        dirs.append((prefix, path) if prefix else path)
+    return dirs
+
+
+# Opt-in: a larger real tree of third-party assets (see benchmarks/tree.py).
+STATICFILES_DIRS += _extra_static_dirs(_env("EXAMPLE_EXTRA_STATIC_DIRS", ""))
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
@@ -225,7 +258,9 @@ def _s3_options():
         "secret_key": _env("AWS_SECRET_ACCESS_KEY", "test"),
         "region_name": "us-east-1",
         "querystring_auth": False,
-        "object_parameters": {"CacheControl": "max-age=31536000, public"},
+        "object_parameters": {
+            "CacheControl": _env("EXAMPLE_CACHE_CONTROL", "max-age=31536000, public")
+        },
     }
     if _env("AWS_SESSION_TOKEN"):
         options["session_token"] = _env("AWS_SESSION_TOKEN")
@@ -250,7 +285,9 @@ def _gcs_options():
         "location": _env("EXAMPLE_GCS_LOCATION", "static"),
         "project_id": _env("EXAMPLE_GCS_PROJECT_ID", "test"),
         "querystring_auth": False,
-        "object_parameters": {"cache_control": "public, max-age=31536000"},
+        "object_parameters": {
+            "cache_control": _env("EXAMPLE_CACHE_CONTROL", "public, max-age=31536000")
+        },
     }
 
 
@@ -260,7 +297,7 @@ def _azure_options():
         "azure_container": _env("EXAMPLE_AZURE_CONTAINER", "static"),
         "location": _env("EXAMPLE_AZURE_LOCATION", "static"),
         "overwrite_files": True,
-        "cache_control": "public, max-age=31536000",
+        "cache_control": _env("EXAMPLE_CACHE_CONTROL", "public, max-age=31536000"),
     }
 
 

@@ -167,6 +167,9 @@ class PreloadMixin(_StorageBase):
             run = SyncRun(self.preload_adapter, ctx.command, barrier, options)
             run.stats.requests.update(self._preload_early)
             self._preload_early.clear()
+            run.on_finished = lambda done: self.preload_finished(
+                done.result(self.preload_is_hashed)
+            )
             register(run, ctx.command)
             self._preload_run = run
         return run, ctx
@@ -342,6 +345,9 @@ class PreloadMixin(_StorageBase):
             yield _failure(error)
         elif error is not None:
             yield "staticfiles manifest", None, error
+
+    def _preload_finished_without_barrier(self, run: SyncRun) -> None:
+        self.preload_finished(run.result(self.preload_is_hashed))
 
     def preload_finished(self, result: SyncResult) -> None:
         """Hook: the run is over (``result.ok`` tells how). Sends ``sync_finished`` and

@@ -1,10 +1,11 @@
 """``sync_finished``: what one collectstatic run did to the bucket, for your code.
 
-Sent once per run by every preloading storage that took part, after its barrier: on
-success once the new manifest is live and deletes are done; on failure once the run
-stopped (``result.failed`` then names the files, and the previous manifest is still
-live). Receivers get ``sender`` (the storage class), ``storage`` and ``result`` (a
-:class:`~preloadstorage.signals.SyncResult`)::
+Sent once per run by every preloading storage that took part: by the command's own
+storage after its barrier, on success once the new manifest is live and deletes are
+done, on failure once the run stopped (``result.failed`` then names the files, and the
+previous manifest is still live); by a storage without a barrier (``--no-post-process``,
+a separate ``manifest_storage``) when its run ends. Receivers get ``sender`` (the
+storage class), ``storage`` and ``result`` (a :class:`~preloadstorage.signals.SyncResult`)::
 
     from django.dispatch import receiver
     from preloadstorage.signals import sync_finished
@@ -14,8 +15,8 @@ live). Receivers get ``sender`` (the storage class), ``storage`` and ``result`` 
         paths = [name for name in result.uploaded + result.updated if not result.is_hashed(name)]
         ...
 
-A receiver that raises makes the command fail (after the bucket is already complete):
-catch what you can tolerate.
+A receiver that raises makes the command fail (after the bucket is already complete;
+without a barrier it can only be reported as a warning): catch what you can tolerate.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -66,6 +67,8 @@ class SyncRun:
         self.prepared: dict[str, Upload] = {}
         self.failures: Failures = []
         self.finished = False
+        #: Called once a run without a barrier finished (the storage's report, signal).
+        self.on_finished: Callable[[SyncRun], None] | None = None
         #: Keys this run wrote or found already in place: the collection.
         self.collected: set[str] = set()
         self.uploaded: list[str] = []
@@ -75,6 +78,9 @@ class SyncRun:
         self._state_listed: bool | None = None
         self._state: RunState | None = None
         self._futures: dict[Future[None], str] = {}
+        #: Futures done but not yet counted by :meth:`wait` (appended by their callback).
+        self._completed: deque[Future[None]] = deque()
+        self._completion = threading.Condition(threading.Lock())
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -199,6 +205,12 @@ class SyncRun:
         with self._lock:
             self._futures[future] = upload.name
             self._submitted += 1
+        future.add_done_callback(self._on_done)
+
+    def _on_done(self, future: Future[None]) -> None:
+        with self._completion:
+            self._completed.append(future)
+            self._completion.notify()
 
     def _upload(self, upload: Upload) -> None:
         obj = self.adapter.upload(upload)
@@ -216,12 +228,21 @@ class SyncRun:
 
     def wait(self) -> Failures:
         """The barrier: wait for every write so far; return (and keep) the failures."""
+        # Each future reports itself once done (``_on_done``): waiting costs O(1) per
+        # write. (``concurrent.futures.wait(FIRST_COMPLETED)`` over the pending set
+        # installs a waiter on every pending future per call: quadratic, seconds of CPU
+        # with thousands of uploads in flight.)
         progress = Progress(self.output, self.options.progress_interval)
-        pending = set(self._futures)
-        while pending:
-            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        while self._futures:
+            with self._completion:
+                if not self._completed:
+                    self._completion.wait(timeout=1.0)
+                done = list(self._completed)
+                self._completed.clear()
             for future in done:
-                name = self._futures.pop(future)
+                name = self._futures.pop(future, None)
+                if name is None:
+                    continue  # counted by an earlier wait()
                 self._done += 1
                 exc = future.exception()
                 if exc is not None:
@@ -326,6 +347,14 @@ class SyncRun:
         if self.options.summary:
             level = 30 if self.failures else 20
             emit(self.stats.line(self.adapter.where()), self.output, level)
+        if self.on_finished is not None and not self.barrier and not self.options.dry_run:
+            # No barrier yields errors for this run (--no-post-process, a separate
+            # manifest_storage): the report and the signal still go out; a failure of
+            # theirs can only be told.
+            try:
+                self.on_finished(self)
+            except Exception as exc:
+                emit(f"preloadstorage: WARNING: after the run: {exc}", self.output, level=30)
 
     def result(self, is_hashed: Callable[[str], bool] | None = None) -> SyncResult:
         """What reached the bucket, by storage name (for the signal and the report)."""

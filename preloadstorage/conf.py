@@ -16,7 +16,14 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from storages.utils import setting
 
-__all__ = ["OPTIONS", "Option", "check_option_names", "check_option_values", "default_settings"]
+__all__ = [
+    "MANIFEST_OPTIONS",
+    "OPTIONS",
+    "Option",
+    "check_option_names",
+    "check_option_values",
+    "default_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,19 @@ OPTIONS: tuple[Option, ...] = (
         "Cache-Control of every other name (originals, the manifest), overriding too.",
     ),
     Option(
+        "progress_interval",
+        5.0,
+        (int, float),
+        lambda v: v >= 0,
+        "a number of seconds >= 0",
+        "While uploads are pending, print progress every this many seconds (0: never).",
+    ),
+)
+
+
+#: Options of the manifest classes only (``LocalManifestMixin`` registers them).
+MANIFEST_OPTIONS: tuple[Option, ...] = (
+    Option(
         "keep_releases",
         None,
         (int, type(None)),
@@ -98,14 +118,6 @@ OPTIONS: tuple[Option, ...] = (
         lambda v: True,
         "True or False",
         "Manifest classes: upload only hashed copies (and the manifest), not originals.",
-    ),
-    Option(
-        "progress_interval",
-        5.0,
-        (int, float),
-        lambda v: v >= 0,
-        "a number of seconds >= 0",
-        "While uploads are pending, print progress every this many seconds (0: never).",
     ),
 )
 
@@ -122,6 +134,12 @@ def check_option_names(cls: type, given: Iterable[str], known: Iterable[str]) ->
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
+            if name in {opt.name for opt in MANIFEST_OPTIONS}:
+                hint = (
+                    " It is an option of the manifest classes (e.g. the "
+                    "Preloading...ManifestStorage of this backend): only a manifest says "
+                    "which names are hashed."
+                )
             raise ImproperlyConfigured(
                 f"Unknown option '{name}' for {cls.__name__} in STORAGES[...]['OPTIONS']."
                 f"{hint} Known options: {', '.join(known)}."

@@ -7,14 +7,24 @@ exits non-zero instead of dumping a traceback.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from django.core.management.base import CommandError
 
 from .contract import ListingDenied  # re-exported: it used to live here
 
-__all__ = ["ListingDenied", "PreloadError", "SyncFailed", "describe", "redact"]
+__all__ = [
+    "ListingDenied",
+    "PreloadError",
+    "SyncFailed",
+    "check_source",
+    "describe",
+    "redact",
+    "unreadable_source",
+]
 
 
 class PreloadError(CommandError):
@@ -72,3 +82,29 @@ def describe(exc: BaseException) -> str:
     if code and str(code) not in text:
         text = f"{code}: {text}" if text else str(code)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def check_source(storage: Any, path: str) -> None:
+    """Fail with the file's name when a source cannot be read (before it is needed)."""
+    try:
+        local = storage.path(path)
+    except NotImplementedError:
+        return
+    try:
+        if not os.access(local, os.R_OK) or not os.path.isfile(local):
+            open(local, "rb").close()  # raises the precise error (vanished, denied)
+    except OSError as exc:
+        raise unreadable_source(storage, path, exc) from exc
+
+
+def unreadable_source(storage: Any, path: str, exc: OSError) -> PreloadError:
+    try:
+        where = storage.path(path)
+    except NotImplementedError:
+        where = path
+    reason = exc.strerror or type(exc).__name__
+    return PreloadError(
+        f"Cannot read the static file '{path}' ({where}): {reason}. Fix its permissions "
+        "(it must be readable by the user running collectstatic), or restore or remove "
+        "it, and re-run; nothing was deleted, and the live manifest is unchanged."
+    )

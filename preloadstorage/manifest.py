@@ -18,6 +18,7 @@ from django.utils.encoding import filepath_to_uri
 from storages.utils import clean_name
 
 from . import proof
+from .conf import MANIFEST_OPTIONS, check_option_values, default_settings
 from .mixins import PostProcessResult, PreloadMixin
 from .staging import StagingArea
 from .sync import SyncRun
@@ -40,6 +41,14 @@ class LocalManifestMixin(ManifestFilesMixin):
     _preload_staging: StagingArea | None = None
     keep_releases: int | None
     keep_only_hashed_files: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        check_option_values(self, MANIFEST_OPTIONS)
+
+    def get_default_settings(self) -> dict[str, Any]:
+        defaults: dict[str, Any] = super().get_default_settings()  # type: ignore[misc]
+        return {**defaults, **default_settings(MANIFEST_OPTIONS)}
 
     def read_manifest(self) -> str | None:  # type: ignore[override]
         if self.manifest_storage is not self:  # type: ignore[comparison-overlap]

@@ -32,7 +32,6 @@ and the :meth:`PreloadMixin.preload_before_deletes` hook.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -45,7 +44,7 @@ from django.utils.timezone import make_naive
 from .command import CollectContext, find_collectstatic, will_post_process
 from .conf import check_option_names, check_option_values, default_settings
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
-from .errors import PreloadError, SyncFailed
+from .errors import SyncFailed, check_source, unreadable_source
 from .signals import SyncResult, sync_finished, write_report
 from .sync import RunOptions, SyncRun, register
 
@@ -81,8 +80,6 @@ class PreloadMixin(_StorageBase):
     report_path: str | None
     hashed_cache_control: str | None
     unhashed_cache_control: str | None
-    keep_releases: int | None
-    keep_only_hashed_files: bool
 
     def __init__(self, **settings: Any) -> None:
         known = set(self.get_default_settings()) | set(self.preload_extra_init_args)
@@ -96,17 +93,6 @@ class PreloadMixin(_StorageBase):
         self.preload_adapter.on_request = self._preload_count_request
         super().__init__(**settings)
         check_option_values(self)
-        manifest_only = [
-            opt
-            for opt, off in (("keep_releases", None), ("keep_only_hashed_files", False))
-            if getattr(self, opt) != off
-        ]
-        if manifest_only and not hasattr(self, "manifest_name"):
-            raise ImproperlyConfigured(
-                f"{type(self).__name__}: option '{manifest_only[0]}' needs a manifest class "
-                "(e.g. the Preloading...ManifestStorage of this backend): only a manifest "
-                "says which names are hashed. Remove the option or change the BACKEND."
-            )
         if not getattr(self, self.preload_overwrite_option, True):
             raise ImproperlyConfigured(
                 f"{type(self).__name__} needs {self.preload_overwrite_option}=True (or "
@@ -218,7 +204,7 @@ class PreloadMixin(_StorageBase):
         if run is None:
             return super().exists(name)  # type: ignore[misc,no-any-return]
         if ctx is not None and ctx.source is not None:
-            _check_source(*ctx.source)
+            check_source(*ctx.source)
         key = self.preload_adapter.key(name)
         if not run.cache.complete:
             return run.cache.get(key) is not None if key and not key.endswith("/") else False
@@ -257,7 +243,7 @@ class PreloadMixin(_StorageBase):
                 upload = self.preload_adapter.prepare(name, content)
             source_time: datetime = source_storage.get_modified_time(source_path)
         except OSError as exc:
-            raise _unreadable(source_storage, source_path, exc) from exc
+            raise unreadable_source(source_storage, source_path, exc) from exc
         if run.check(obj, upload):
             return max(modified, source_time)
         run.prepared[upload.key] = upload
@@ -355,32 +341,6 @@ class PreloadMixin(_StorageBase):
         if self.report_path:
             write_report(self.report_path, result)
         sync_finished.send(sender=type(self), storage=self, result=result)
-
-
-def _check_source(storage: Any, path: str) -> None:
-    """Fail with the file's name when a source cannot be read (before it is needed)."""
-    try:
-        local = storage.path(path)
-    except NotImplementedError:
-        return
-    try:
-        if not os.access(local, os.R_OK) or not os.path.isfile(local):
-            open(local, "rb").close()  # raises the precise error (vanished, denied)
-    except OSError as exc:
-        raise _unreadable(storage, path, exc) from exc
-
-
-def _unreadable(storage: Any, path: str, exc: OSError) -> PreloadError:
-    try:
-        where = storage.path(path)
-    except NotImplementedError:
-        where = path
-    reason = exc.strerror or type(exc).__name__
-    return PreloadError(
-        f"Cannot read the static file '{path}' ({where}): {reason}. Fix its permissions "
-        "(it must be readable by the user running collectstatic), or restore or remove "
-        "it, and re-run; nothing was deleted, and the live manifest is unchanged."
-    )
 
 
 def _failure(exc: SyncFailed) -> PostProcessResult:

@@ -22,15 +22,14 @@ from typing import Any
 from django.core.files.base import ContentFile
 
 from .cache import PreloadCache
-from .contract import RETRY_ALONE, ListingDenied, MaybeMissing, PreloadAdapter, RemoteObject, Upload
+from .contract import ListingDenied, MaybeMissing, PreloadAdapter, RemoteObject, Upload
+from .deletes import BatchedDeletes, Failures
 from .errors import SyncFailed
 from .signals import SyncResult
 from .state import STATE_NAME, RunState
 from .summary import Progress, SyncStats, emit
 
 __all__ = ["RunOptions", "SyncRun"]
-
-Failures = list[tuple[str, BaseException]]
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,7 @@ class SyncRun:
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._deletes = BatchedDeletes(adapter, options.max_workers)
         self._submitted = 0
         self._done = 0
 
@@ -254,59 +254,15 @@ class SyncRun:
     # -- deletes ------------------------------------------------------------------------
     def delete_now(self, keys: list[str]) -> Failures:
         """Delete ``keys``: in batches where the server has them, else one by one."""
-        if not keys:
-            return []
-        failures, singles = self._delete_batches(keys)
-        if singles:
-            with ThreadPoolExecutor(max_workers=self.options.max_workers) as pool:
-                for key, exc in zip(singles, pool.map(self._delete_one, singles), strict=True):
-                    if exc is not None:
-                        failures.append((key, exc))
+        failures = self._deletes(keys)
         failed = {key for key, _ in failures}
-        for key in keys:
-            if key not in failed:
-                self.cache.forget(key)
-        self.state.forget(k for k in keys if k not in failed)
-        self.deleted.extend(k for k in keys if k not in failed)
-        self.stats.add(deleted=len(keys) - len(failed), failed=len(failed))
+        done = [key for key in keys if key not in failed]
+        for key in done:
+            self.cache.forget(key)
+        self.state.forget(done)
+        self.deleted.extend(done)
+        self.stats.add(deleted=len(done), failed=len(failed))
         return failures
-
-    def _delete_batches(self, keys: list[str]) -> tuple[Failures, list[str]]:
-        size = self.adapter.delete_batch_size
-        chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
-        failures: Failures = []
-        singles: list[str] = []
-        workers = max(1, min(self.options.max_workers, len(chunks)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for chunk, outcome in zip(chunks, pool.map(self._delete_batch, chunks), strict=True):
-                if outcome is None:  # no batch API here (or the batch failed as a whole)
-                    singles.extend(chunk)
-                    continue
-                for key in chunk:
-                    exc = outcome.get(key)
-                    if exc is RETRY_ALONE:
-                        singles.append(key)
-                    elif exc is not None:
-                        failures.append((key, exc))
-        return failures, singles
-
-    def _delete_batch(self, chunk: list[str]) -> Any:
-        if self.__dict__.get("_no_batch"):
-            return None
-        try:
-            outcome = self.adapter.delete_batch(chunk)
-        except Exception:
-            return None  # the single deletes retry, and report
-        if outcome is None:
-            self._no_batch = True
-        return outcome
-
-    def _delete_one(self, key: str) -> BaseException | None:
-        try:
-            self.adapter.delete_one(key)
-        except Exception as exc:
-            return exc
-        return None
 
     def apply_deletes(self) -> Failures:
         """Apply the deletes nobody cancelled (``--clear``'s stale objects)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import math
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from ..contract import RETRY_ALONE, MaybeMissing, PreloadAdapter, RemoteObject, 
 from ..fingerprints import Payload, s3_etag
 from ..manifest import LocalManifestMixin
 from ..mixins import PreloadMixin
+from . import s3_listing
 from ._s3_errors import explain, status_and_code
 from .cloudfront import CloudFrontInvalidationMixin
 
@@ -36,7 +36,6 @@ __all__ = [
     "S3PreloadMixin",
 ]
 
-_ETAG_RE = re.compile(r"^[0-9a-f]{32}(-[0-9]+)?$")
 _MIB = 1024 * 1024
 #: CopyObject's limit; larger objects are copied in parts (UploadPartCopy).
 _COPY_LIMIT = 5 * 1024 * _MIB
@@ -94,13 +93,15 @@ class S3Adapter(PreloadAdapter):
     # -- reading state --------------------------------------------------------------------
     def list(self) -> Iterator[RemoteObject]:
         prefix = self.prefix()
-        paginator = self.client.get_paginator("list_objects_v2")
         paging = {"PageSize": self.page_size}
         last_key = None
         try:
-            pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig=paging)
+            # Pages parsed without botocore's per-object modeled parse (s3_listing.py).
+            pages = s3_listing.paginate(
+                self.client, Bucket=self.bucket, Prefix=prefix, PaginationConfig=paging
+            )
             for number, page in enumerate(pages, start=1):
-                for obj in _objects(page):
+                for obj in s3_listing.objects(page):
                     last_key = obj.key
                     yield obj
                 if number == self.sequential_pages and page.get("IsTruncated") and last_key:
@@ -113,14 +114,13 @@ class S3Adapter(PreloadAdapter):
 
     def _list_rest(self, prefix: str, after: str) -> Iterator[RemoteObject]:
         """Every object after ``after``, listing top-level folders in parallel."""
-        paginator = self.client.get_paginator("list_objects_v2")
         paging = {"PageSize": self.page_size}
         folders: list[str] = []
-        listing = paginator.paginate(
-            Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig=paging
+        listing = s3_listing.paginate(
+            self.client, Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig=paging
         )
         for page in listing:
-            yield from (obj for obj in _objects(page) if obj.key > after)
+            yield from (obj for obj in s3_listing.objects(page) if obj.key > after)
             for common in page.get("CommonPrefixes", ()):
                 folder = common["Prefix"]
                 # Keys sort lexicographically: earlier folders were listed already.
@@ -129,10 +129,10 @@ class S3Adapter(PreloadAdapter):
 
         def list_folder(folder: str) -> list[RemoteObject]:
             start = {"StartAfter": after} if after.startswith(folder) else {}
-            pages = paginator.paginate(
-                Bucket=self.bucket, Prefix=folder, PaginationConfig=paging, **start
+            pages = s3_listing.paginate(
+                self.client, Bucket=self.bucket, Prefix=folder, PaginationConfig=paging, **start
             )
-            return [obj for page in pages for obj in _objects(page)]
+            return [obj for page in pages for obj in s3_listing.objects(page)]
 
         with ThreadPoolExecutor(max_workers=min(self.storage.max_workers, 8)) as pool:
             for objects in pool.map(list_folder, folders):
@@ -148,7 +148,7 @@ class S3Adapter(PreloadAdapter):
                 return None
             raise self.explain(exc, "read") from exc
         return RemoteObject(
-            key, head["ContentLength"], head["LastModified"], _etag(head.get("ETag"))
+            key, head["ContentLength"], head["LastModified"], s3_listing.etag(head.get("ETag"))
         )
 
     def read(self, name: str) -> bytes | None:
@@ -244,7 +244,7 @@ class S3Adapter(PreloadAdapter):
             head = self.client.head_object(Bucket=self.bucket, Key=remote.key)
             etag, modified = head.get("ETag"), head.get("LastModified")
         modified = modified or datetime.now(timezone.utc)
-        return RemoteObject(remote.key, remote.size, modified, _etag(etag))
+        return RemoteObject(remote.key, remote.size, modified, s3_listing.etag(etag))
 
     def _copy_args(self, params: Mapping[str, Any]) -> dict[str, Any]:
         members = self.client.meta.service_model.operation_model("CopyObject").input_shape.members
@@ -296,17 +296,6 @@ def _part_size_candidates(size: int, parts: int, ours: int) -> list[int]:
     whole.sort(key=lambda m: (_COMMON_PART_SIZES.index(m) if m in _COMMON_PART_SIZES else 99, m))
     sizes.extend(m * _MIB for m in whole if m * _MIB != ours)
     return sizes[:6]
-
-
-def _objects(page: dict[str, Any]) -> Iterator[RemoteObject]:
-    for item in page.get("Contents", ()):
-        yield RemoteObject(item["Key"], item["Size"], item["LastModified"], _etag(item.get("ETag")))
-
-
-def _etag(value: str | None) -> str | None:
-    """Normalise an ETag; ``None`` for anything that is not an MD5 or multipart ETag."""
-    etag = (value or "").strip('"').lower()
-    return etag if _ETAG_RE.match(etag) else None
 
 
 def _jsonable(value: Any) -> Any:

@@ -53,7 +53,7 @@ from urllib.parse import unquote_plus
 
 from botocore.utils import parse_timestamp
 
-from ..cache import RemoteObject
+from ..contract import RemoteObject
 
 __all__ = ["MARKER", "OBJECTS", "etag", "install", "objects", "paginate", "parse_page"]
 

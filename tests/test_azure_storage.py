@@ -142,7 +142,7 @@ def test_first_deploy_is_one_put_per_object_and_byte_exact(
 
     assert result.exit_code == 0, result.stderr
     assert collection(azure, container) == expected
-    assert json.loads(azure.objects(container)[STATE_KEY])  # the run state, beside it
+    assert json.loads(azure.objects(container, state=True)[STATE_KEY])  # the run state, beside it
     counts = made(azure)
     assert counts["PutBlob"] == len(expected) + 1 == OBJECTS + 1  # and the run state
     assert counts["ListBlobs"] == 1 and counts["GetBlob"] == 1  # the missing manifest
@@ -293,7 +293,7 @@ def test_clear_removes_stale_blobs_with_blob_batches(
         local_collect(tmp_path)
     )
     assert now["outside/keep.txt"] == b"not ours"
-    assert STATE_KEY in azure.objects(container)  # never part of the collection
+    assert STATE_KEY in azure.objects(container, state=True)  # never part of the collection
     assert "300 deleted" in result.stdout
 
 

@@ -656,6 +656,8 @@ def test_collectstatic_to_local_s3_matches_local_manifest(collected, moto_s3, tm
     expected = {f"static/{name}" for name in collected["paths"]}
     expected |= {f"static/{name}" for name in collected["paths"].values()}
     expected.add("static/staticfiles.json")
+    if kind == "s3":
+        expected.add("static/preloadstorage-state.json")  # the run state, beside it
     assert keys == expected
     head = client.head_object(Bucket=bucket, Key="static/" + collected["paths"][LEAF_FILE])
     assert head["CacheControl"] == "max-age=31536000, public"

@@ -566,7 +566,7 @@ def test_unknown_state_is_applied_once_then_stable(gcs: Target, small_tree: Stat
     assert result.exit_code == 0, result.stderr
     made = requests_made(gcs, result)
     assert made["objects.patch"] == OBJECTS and uploaded(gcs) == []
-    assert STATE_KEY in gcs.objects(bucket)
+    assert STATE_KEY in gcs.objects(bucket, state=True)
 
     again = deploy(gcs, bucket, default_acl="publicRead")
     assert again.exit_code == 0, again.stderr
@@ -627,7 +627,7 @@ def test_clear_removes_stale_objects_across_listing_pages(
         local_collect(tmp_path)
     )
     assert now["outside/keep.txt"] == b"not ours"
-    assert STATE_KEY in gcs.objects(bucket)  # never part of the collection
+    assert STATE_KEY in gcs.objects(bucket, state=True)  # never part of the collection
     assert "25 deleted" in result.stdout
 
 

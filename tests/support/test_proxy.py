@@ -193,7 +193,7 @@ CASES = [
     ("azure", "POST", "/devstoreaccount1/c?restype=container&comp=batch", {}, "BlobBatch"),
     ("azure", "PUT", "/devstoreaccount1/c?restype=container", {}, "CreateContainer"),
     ("azure", "GET", "/devstoreaccount1/c?restype=container", {}, "GetContainerProperties"),
-    ("azure", "PUT", "/devstoreaccount1/c/a.css?comp=metadata", {}, "Other:PUT"),
+    ("azure", "PUT", "/devstoreaccount1/c/a.css?comp=metadata", {}, "SetBlobMetadata"),
 ]
 
 

@@ -74,6 +74,11 @@ class S3Adapter(PreloadAdapter):
                     client.meta.events.register(
                         "before-send.s3", self._count, unique_id=f"preloadstorage-{id(self)}"
                     )
+                    client.meta.events.register(
+                        "before-send.s3.PutObject",
+                        _no_expect_for_small_bodies,
+                        unique_id="preloadstorage-no-expect",
+                    )
                     self._client = client
         return client
 
@@ -296,6 +301,28 @@ def _part_size_candidates(size: int, parts: int, ours: int) -> list[int]:
     whole.sort(key=lambda m: (_COMMON_PART_SIZES.index(m) if m in _COMMON_PART_SIZES else 99, m))
     sizes.extend(m * _MIB for m in whole if m * _MIB != ours)
     return sizes[:6]
+
+
+#: Bodies up to this size are sent without ``Expect: 100-continue``.
+_EXPECT_LIMIT = _MIB
+
+
+def _no_expect_for_small_bodies(request: Any, **kwargs: Any) -> None:
+    """Send a small PutObject body at once instead of waiting for ``100 Continue``.
+
+    botocore asks for ``100 Continue`` before every file-like body (so a refused large
+    upload is not sent in vain): one more round trip per object, and ~0.8 ms of client
+    CPU to wait for and parse the interim response. For a body of at most 1 MiB the
+    wait costs more than sending it in vain ever could. (``Expect`` is never signed.)
+    """
+    headers = request.headers
+    if "Expect" in headers:
+        try:
+            length = int(headers.get("Content-Length", ""))
+        except ValueError:
+            return
+        if length <= _EXPECT_LIMIT:
+            del headers["Expect"]
 
 
 def _jsonable(value: Any) -> Any:

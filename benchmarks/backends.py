@@ -168,6 +168,56 @@ class S3Backend(Backend):
             "AWS_SECRET_ACCESS_KEY": servers.S3_SECRET_KEY,
         }
 
+    # -- CloudFront on the same moto server (the preload+cdn variant) ---------------------
+    def cloudfront_endpoint(self) -> str:
+        """moto's own endpoint, not the proxy's: the invalidation stays out of the counts."""
+        return str(self.server.endpoint)
+
+    def _cloudfront(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "cloudfront",
+            endpoint_url=self.cloudfront_endpoint(),
+            region_name="us-east-1",
+            aws_access_key_id=servers.S3_ACCESS_KEY,
+            aws_secret_access_key=servers.S3_SECRET_KEY,
+        )
+
+    def create_distribution(self, bucket: str) -> str:
+        """A CloudFront distribution in front of ``bucket``; its id."""
+        origin = {
+            "Id": "s3",
+            "DomainName": f"{bucket}.s3.amazonaws.com",
+            "S3OriginConfig": {"OriginAccessIdentity": ""},
+        }
+        config = {
+            "CallerReference": bucket,
+            "Comment": "preloadstorage benchmark",
+            "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [origin]},
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "s3",
+                "ViewerProtocolPolicy": "allow-all",
+                "MinTTL": 0,
+                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                "TrustedSigners": {"Enabled": False, "Quantity": 0},
+            },
+        }
+        created = self._cloudfront().create_distribution(DistributionConfig=config)
+        return str(created["Distribution"]["Id"])
+
+    def invalidations(self, distribution: str) -> dict[str, list[str]]:
+        """Invalidation id -> its paths, for every invalidation of ``distribution``."""
+        client = self._cloudfront()
+        listed = client.list_invalidations(DistributionId=distribution)
+        found: dict[str, list[str]] = {}
+        for item in listed["InvalidationList"].get("Items", []):
+            got = client.get_invalidation(DistributionId=distribution, Id=item["Id"])
+            paths = got["Invalidation"]["InvalidationBatch"]["Paths"].get("Items", [])
+            found[item["Id"]] = sorted(paths)
+        return found
+
     def keys(self, bucket: str) -> dict[str, Headers | None]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=self.location + "/"

@@ -33,10 +33,11 @@ from backends import (
     make_backend,
     operation_counts,
 )
-from report import Check, Run, check_targets, scenario_table
+from report import Check, Run, cdn_cell, check_targets, scenario_table
 from variants import (
     BENCH_DIR,
     COLLECTFASTA_STRATEGIES,
+    OPTION_VARIANTS,
     REPO,
     STARTUP_COMMAND,
     VARIANTS,
@@ -51,6 +52,8 @@ LEAF = "assets/robots.txt"  # referenced by nothing
 VARIABLES = "pages/static/pages/css/variables.css"  # @import-ed by every stylesheet
 #: preloadstorage's run-state object, beside the collection (preloadstorage/state.py).
 STATE_NAME = "preloadstorage-state.json"
+#: Django's manifest, at the root of the collection.
+MANIFEST_NAME = "staticfiles.json"
 #: Cache-Control of every run before scenario f (example_project's S3 default).
 CACHE_CONTROL = "max-age=31536000, public"
 
@@ -107,7 +110,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--variants",
         default="",
         help="comma-separated subset of stock,collectfasta,preload (default: all the "
-        "backend has; Collectfasta is S3-only)",
+        "backend has; Collectfasta is S3-only), plus the opt-in issue-10 option variants "
+        "preload+hashedonly, preload+releases, preload+policy and (S3 on moto) preload+cdn",
     )
     parser.add_argument("--scenarios", default="abcdef", help="e.g. abcdef or a,b")
     parser.add_argument(
@@ -181,6 +185,9 @@ class Bench:
         self.sources: int | None = None  # files the local collect found
         self.content_types: dict[str, dict[str, str | None]] = {}  # bucket -> key -> type
         self.buckets: dict[str, str] = {}
+        self.distributions: dict[str, str] = {}  # variant key -> CloudFront distribution id
+        #: bucket -> the key sets of the releases seen so far (keep_releases' check).
+        self.releases: dict[str, list[frozenset[str]]] = {}
         self.runs: list[Run] = []  # reported: the median of each variant and scenario
         self.all_runs: list[Run] = []
 
@@ -205,6 +212,15 @@ class Bench:
         workers = self.args.max_workers
         if workers:
             env["EXAMPLE_MAX_WORKERS"] = str(workers)
+        if variant is not None and (variant.options or variant.cdn):
+            options = variant.option_dict
+            if variant.cdn:
+                options.update(
+                    cloudfront_distribution_id=self.distributions[variant.key],
+                    cloudfront_endpoint_url=self.backend.cloudfront_endpoint(),
+                    report_path=str(self.report_path(variant)),
+                )
+            env["EXAMPLE_PRELOAD_OPTIONS"] = json.dumps(options)
         env["BENCH_COLLECTFASTA_THREADS"] = str(workers or 16)
         env["BENCH_COLLECTFASTA_STRATEGY"] = COLLECTFASTA_STRATEGIES[
             self.args.collectfasta_strategy
@@ -226,16 +242,43 @@ class Bench:
             p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
         }
 
-    def verify(self, bucket: str, expected: dict[str, bytes]) -> Check:
+    def report_path(self, variant: Variant) -> Path:
+        return self.work / f"report-{variant.bucket_prefix}.json"
+
+    def verify(
+        self, bucket: str, expected: dict[str, bytes], variant: Variant | None = None
+    ) -> Check:
         """Bytes and headers of every object of the collection, read directly.
 
-        Cache-Control must be the configured one; Content-Type must be what the key had
-        the first time this bucket was checked (no run may lose or change it, e.g. an
-        Azure Set Blob Properties that sends the Cache-Control alone clears it).
+        Cache-Control must be the configured one (with hashed_cache_control /
+        unhashed_cache_control: the one for the key's kind, hashed = a name the manifest
+        maps to, as the storage judges it); Content-Type must be what the key had the
+        first time this bucket was checked (no run may lose or change it, e.g. an Azure
+        Set Blob Properties that sends the Cache-Control alone clears it).
+
+        keep_only_hashed_files: the originals (the manifest's keys) are not expected and
+        must be absent. keep_releases=N: every extra object must belong to one of the N
+        releases before this one (older ones' objects are pruned).
         """
+        options = variant.option_dict if variant is not None else {}
         prefix = self.backend.location + "/"
         listed = self.backend.keys(bucket)  # key -> headers where the listing has them
+        manifest = json.loads(expected.get(MANIFEST_NAME, b"{}")).get("paths", {})
+        originals = {prefix + name for name, hashed in manifest.items() if name != hashed}
+        hashed_keys = {prefix + hashed for name, hashed in manifest.items() if name != hashed}
         wanted = {prefix + rel: data for rel, data in expected.items()}
+        skipped: set[str] = set()
+        if options.get("keep_only_hashed_files"):
+            skipped = originals & set(wanted)
+            wanted = {k: v for k, v in wanted.items() if k not in skipped}
+        policy = "hashed_cache_control" in options or "unhashed_cache_control" in options
+
+        def wanted_cache_control(key: str) -> str | None:
+            if not policy:
+                return self.cache_control
+            kind = "hashed" if key in hashed_keys else "unhashed"
+            return options.get(f"{kind}_cache_control", self.cache_control)
+
         stored = self.backend.read_many(bucket, [k for k in wanted if k in listed])
         types = self.content_types.setdefault(bucket, {})
         wrong_cc: list[str] = []
@@ -244,19 +287,34 @@ class Bench:
             if item is None:
                 continue
             cache_control, content_type = item[1] or listed[key] or (None, None)
-            if cache_control != self.cache_control:
+            if cache_control != wanted_cache_control(key):
                 wrong_cc.append(f"{key}: Cache-Control {cache_control!r}")
             first = types.setdefault(key, content_type)
             if content_type != first:
                 wrong_type.append(f"{key}: Content-Type {content_type!r}, was {first!r}")
+        extra = set(listed) - set(wanted)
+        stale: list[str] | None = None
+        keep = options.get("keep_releases")
+        if keep is not None:
+            history = self.releases.setdefault(bucket, [])
+            release = frozenset(wanted)
+            if not history or history[-1] != release:
+                history.append(release)  # a run that changed the collection
+            kept = frozenset().union(*history[-1 - keep : -1]) if keep else frozenset()
+            stale = sorted(extra - kept - {prefix + STATE_NAME})
         return Check(
             expected=len(wanted),
             missing=sorted(k for k in wanted if k not in listed or stored.get(k) is None),
             different=sorted(
                 k for k, item in stored.items() if item is not None and item[0] != wanted[k]
             ),
-            extra=len(set(listed) - set(wanted)),
+            extra=len(extra),
             cache_control=self.cache_control,
+            originals_skipped=len(skipped),
+            originals_present=len(skipped & set(listed)),
+            stale=None if stale is None else len(stale),
+            stale_examples=(stale or [])[:3],
+            cache_policy=policy,
             wrong_cache_control=len(wrong_cc),
             wrong_content_type=len(wrong_type),
             wrong_examples=wrong_type[:3] + wrong_cc[:3],
@@ -265,6 +323,10 @@ class Bench:
 
     def run(self, scenario: str, variant: Variant, expected: dict[str, bytes], note: str) -> Run:
         bucket = self.buckets[variant.key]
+        distribution = self.distributions.get(variant.key)
+        before = self.backend.invalidations(distribution) if distribution else {}
+        if variant.cdn:
+            self.report_path(variant).unlink(missing_ok=True)
         cwd = self.work / "cwd"  # fresh per run: Collectfasta stages into ./.collectfasta/
         shutil.rmtree(cwd, ignore_errors=True)
         cwd.mkdir()
@@ -286,7 +348,16 @@ class Bench:
         counts = dict(op_counts)
         errors = sum(1 for record in proxy.records if record[3] >= 400 or record[3] == 0)
         shutil.rmtree(cwd, ignore_errors=True)
-        check = self.verify(bucket, expected)
+        check = self.verify(bucket, expected, variant)
+        cdn_requests: dict[str, int] | None = None
+        cdn_paths: list[list[str]] | None = None
+        if distribution:
+            report = self.report_path(variant)
+            requests = json.loads(report.read_text()).get("requests", {}) if report.exists() else {}
+            # The report's requests are the run's, S3 ones included: keep CloudFront's.
+            cdn_requests = {op: n for op, n in requests.items() if "Invalidation" in op}
+            after = self.backend.invalidations(distribution)
+            cdn_paths = [paths for ident, paths in after.items() if ident not in before]
         tail = "\n".join(result.output.strip().splitlines()[-12:])
         run = Run(
             scenario,
@@ -307,11 +378,13 @@ class Bench:
             startup_cpu=startup.cpu if startup.returncode == 0 else None,
             startup_requests=startup_requests,
             other_requests=_few_requests(proxy.records),
+            cdn_requests=cdn_requests,
+            cdn_paths=cdn_paths,
         )
         per_object = run.cpu_per_object
         over = run.over_startup
         print(
-            f"  {variant.key:<13} {run.wall:7.2f} s (start-up {_fmt(run.startup)} s, "
+            f"  {variant.key:<18} {run.wall:7.2f} s (start-up {_fmt(run.startup)} s, "
             f"+{_fmt(over)} s; CPU {run.cpu:.2f} s = "
             f"{_fmt(per_object * 1000 if per_object is not None else None)} ms/object; "
             f"load {load:.1f})  {run.total:5d} requests {json.dumps(run.ops)}  "
@@ -319,6 +392,8 @@ class Bench:
             f"bucket {check.describe()}{note}",
             flush=True,
         )
+        if cdn_requests is not None:
+            print(f"    CloudFront (not through the proxy): {cdn_cell(run)}", flush=True)
         if startup_requests:
             print(f"    note: the bare start-up sent {startup_requests} requests", flush=True)
         if result.returncode != 0:
@@ -327,9 +402,11 @@ class Bench:
 
     def new_buckets(self, variants: list[Variant]) -> None:
         for variant in variants:
-            name = f"bench-{variant.key}-{uuid.uuid4().hex[:8]}"
+            name = f"bench-{variant.bucket_prefix}-{uuid.uuid4().hex[:8]}"
             self.backend.create_bucket(name)
             self.buckets[variant.key] = name
+            if variant.cdn:
+                self.distributions[variant.key] = self.backend.create_distribution(name)
 
     def main(self, variants: list[Variant]) -> None:
         todo = list(self.args.scenarios)
@@ -381,7 +458,7 @@ def _expected_failure(run: Run) -> bool:
     """Stock and Collectfasta leaving old metadata behind in f: measured, not a bench bug."""
     return (
         run.scenario == "f"
-        and run.variant != "preload"
+        and not run.variant.startswith("preload")
         and run.returncode == 0
         and run.check.bytes_ok
         and run.check.wrong_content_type == 0
@@ -391,12 +468,16 @@ def _expected_failure(run: Run) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    available = VARIANTS[args.backend]
-    args.variants = args.variants or list(available)
+    # The option variants are opt-in: the default run is the backend's own variants.
+    available = {**VARIANTS[args.backend], **OPTION_VARIANTS[args.backend]}
+    args.variants = args.variants or list(VARIANTS[args.backend])
+    if args.backend == "s3" and args.server != "moto":
+        available.pop("preload+cdn", None)  # CloudFront is moto's
     if unknown := [v for v in args.variants if v not in available]:
         print(
             f"--variants: {unknown} not available for {args.backend} "
-            f"(choose from {', '.join(available)}; Collectfasta is S3-only)"
+            f"(choose from {', '.join(available)}; Collectfasta is S3-only, "
+            "preload+cdn S3 on moto only)"
         )
         return 2
     variants = [available[v] for v in args.variants]
@@ -432,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             backend.stop()
     print(f"\nTotal benchmark time {time.perf_counter() - started:.0f} s\n")
-    objects = next((r.objects for r in bench.runs if r.objects), 0)
+    # The whole collection (keep_only_hashed_files' runs expect fewer objects).
+    objects = next((r.objects + r.check.originals_skipped for r in bench.runs if r.objects), 0)
     print(
         f"Tree: {tree_text}: {bench.sources if bench.sources is not None else '?'} source "
         f"files, {objects} objects with manifest storage (last local collect). Start-up = "

@@ -27,10 +27,26 @@ class Check:
     #: preloadstorage's run-state object (``preloadstorage-state.json``) is in the bucket:
     #: one more PUT when written and one more GET when read, never part of the collection.
     state_object: bool = False
+    #: keep_only_hashed_files: originals (manifest keys) left out of ``expected`` by
+    #: design, and how many of them are in the bucket all the same.
+    originals_skipped: int = 0
+    originals_present: int = 0
+    #: keep_releases: extra objects that neither the collection nor a kept release names
+    #: (should have been pruned); ``None``: not checked (no keep_releases).
+    stale: int | None = None
+    stale_examples: list[str] = field(default_factory=list)
+    #: A per-kind Cache-Control (hashed_cache_control / unhashed_cache_control) was
+    #: checked instead of one value for every object.
+    cache_policy: bool = False
 
     @property
     def bytes_ok(self) -> bool:
         return self.expected > 0 and not self.missing and not self.different
+
+    @property
+    def layout_ok(self) -> bool:
+        """No original where only hashed copies belong, nothing left that should be pruned."""
+        return self.originals_present == 0 and not self.stale
 
     @property
     def metadata_ok(self) -> bool:
@@ -42,13 +58,24 @@ class Check:
 
     @property
     def ok(self) -> bool:
-        return self.bytes_ok and self.metadata_ok
+        return self.bytes_ok and self.metadata_ok and self.layout_ok
 
     def describe(self) -> str:
         if self.bytes_ok:
-            text = f"OK ({self.expected} objects" + (
-                f", {self.extra} extra)" if self.extra else ")"
-            )
+            notes = [f"{self.expected} objects"]
+            if self.originals_skipped:
+                notes.append(
+                    f"{self.originals_skipped} originals not uploaded by design"
+                    + (f", {self.originals_present} PRESENT" if self.originals_present else "")
+                )
+            if self.extra:
+                notes.append(f"{self.extra} extra")
+            if self.stale is not None:
+                notes.append(
+                    f"{self.stale} stale"
+                    + (f": {', '.join(self.stale_examples)}" if self.stale else "")
+                )
+            text = ("OK" if self.layout_ok else "FAIL") + f" ({', '.join(notes)})"
         else:
             shown = (self.missing + self.different)[:3]
             text = (
@@ -58,7 +85,9 @@ class Check:
         if self.cache_control is None:
             return text
         if self.metadata_ok:
-            return text + "; headers OK"
+            return text + (
+                "; headers OK (per-kind policy)" if self.cache_policy else "; headers OK"
+            )
         present = self.expected - len(self.missing)
         return (
             text + f"; headers FAIL in {present} objects: {self.wrong_cache_control} not "
@@ -90,6 +119,11 @@ class Run:
     startup_requests: int = 0
     #: The first targets of requests other than writes and metadata updates (JSON only).
     other_requests: list[str] = field(default_factory=list)
+    #: preload+cdn: CloudFront requests (the run's report_path ``requests``, e.g.
+    #: CreateInvalidation; sent to moto directly, not in ``counts``), and the paths of the
+    #: invalidations the run created (moto's list_invalidations). ``None``: no CDN.
+    cdn_requests: dict[str, int] | None = None
+    cdn_paths: list[list[str]] | None = None
 
     @property
     def total(self) -> int:
@@ -148,6 +182,19 @@ def _fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}x"
 
 
+def cdn_cell(run: Run) -> str:
+    """CloudFront requests and invalidated paths: "1 CreateInvalidation: 186 paths"."""
+    if run.cdn_requests is None:
+        return ""
+    calls = ", ".join(f"{n} {op}" for op, n in sorted(run.cdn_requests.items())) or "0 requests"
+    batches = run.cdn_paths or []
+    paths = [p for batch in batches for p in batch]
+    if not batches:
+        return calls
+    shown = ", ".join(f"`{p}`" for p in paths) if len(paths) <= 2 else f"{len(paths)} paths"
+    return f"{calls}: {shown}"
+
+
 def scenario_table(title: str, runs: list[Run]) -> str:
     head = [
         "variant",
@@ -162,6 +209,9 @@ def scenario_table(title: str, runs: list[Run]) -> str:
         "load",
         "bucket",
     ]
+    cdn = any(run.cdn_requests is not None for run in runs)
+    if cdn:
+        head.insert(head.index("peak RSS MiB"), "CloudFront (apart)")
     lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in runs:
         cells = [
@@ -173,6 +223,7 @@ def scenario_table(title: str, runs: list[Run]) -> str:
             _num(run.cpu_per_object, ".2f", 1000),
             str(run.total),
             *(str(run.ops.get(col, 0)) for col in COLUMNS),
+            *([cdn_cell(run)] if cdn else []),
             f"{run.max_rss_mib:.0f}",
             f"{run.load:.1f}",
             run.check.describe()

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -29,15 +30,28 @@ COLLECTFASTA_STRATEGIES = {
 class Variant:
     """One way of running the stock ``manage.py collectstatic``."""
 
-    key: str  # "stock", "collectfasta" or "preload"
+    key: str  # "stock", "collectfasta", "preload" or "preload+<option>"
     label: str
     storage: str  # EXAMPLE_STORAGE
     backend: str = ""  # dotted class, checked before running (preloading backends only)
     settings_module: str = "demo_site.settings"
+    #: preloadstorage OPTIONS the run adds (EXAMPLE_PRELOAD_OPTIONS, a JSON object).
+    options: tuple[tuple[str, Any], ...] = ()
+    #: Invalidate on a CloudFront distribution the benchmark creates in moto (S3 only).
+    cdn: bool = False
 
     @property
     def collectfasta(self) -> bool:
         return self.key == "collectfasta"
+
+    @property
+    def option_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    @property
+    def bucket_prefix(self) -> str:
+        """The variant's key as a bucket-name part (no "+")."""
+        return self.key.replace("+", "-")
 
 
 VARIANTS: dict[str, dict[str, Variant]] = {
@@ -75,6 +89,47 @@ VARIANTS: dict[str, dict[str, Variant]] = {
         ),
     },
 }
+
+
+#: Issue 10's options on the preloading backend: opt-in (``--variants preload+...``), never
+#: part of the default run. Each is the ``preload`` variant plus OPTIONS.
+HASHED_CACHE_CONTROL = "public, max-age=31536000, immutable"
+UNHASHED_CACHE_CONTROL = "no-cache"
+_OPTION_VARIANTS: dict[str, tuple[str, tuple[tuple[str, Any], ...]]] = {
+    "preload+hashedonly": (
+        "preloadstorage, keep_only_hashed_files",
+        (("keep_only_hashed_files", True),),
+    ),
+    "preload+releases": ("preloadstorage, keep_releases=1", (("keep_releases", 1),)),
+    "preload+policy": (
+        "preloadstorage, hashed/unhashed_cache_control",
+        (
+            ("hashed_cache_control", HASHED_CACHE_CONTROL),
+            ("unhashed_cache_control", UNHASHED_CACHE_CONTROL),
+        ),
+    ),
+}
+
+
+def _option_variants(backend: str) -> dict[str, Variant]:
+    base = VARIANTS[backend]["preload"]
+    out = {
+        key: Variant(key, label, base.storage, base.backend, options=options)
+        for key, (label, options) in _OPTION_VARIANTS.items()
+    }
+    if backend == "s3":
+        out["preload+cdn"] = Variant(
+            "preload+cdn",
+            "preloadstorage, cloudfront_distribution_id",
+            base.storage,
+            base.backend,
+            cdn=True,
+        )
+    return out
+
+
+#: Opt-in variants per backend (not run unless named in ``--variants``).
+OPTION_VARIANTS: dict[str, dict[str, Variant]] = {b: _option_variants(b) for b in VARIANTS}
 
 
 def backend_problem(variant: Variant, env: dict[str, str]) -> str | None:

@@ -16,6 +16,9 @@ Environment variables (empty counts as unset):
     EXAMPLE_DEBUG          1/true/yes/on for DEBUG             (off)
     EXAMPLE_SECRET_KEY     SECRET_KEY                          (an insecure demo key)
     EXAMPLE_MAX_WORKERS    "max_workers" OPTION, preloading backends only (unset)
+    EXAMPLE_PRELOAD_OPTIONS  a JSON object merged into the OPTIONS of the
+                           preloading backends only, e.g.
+                           {"keep_only_hashed_files": true} (unset: nothing)
     EXAMPLE_CACHE_CONTROL  Cache-Control of every stored object: S3
                            object_parameters["CacheControl"], GCS
                            object_parameters["cache_control"], Azure
@@ -42,6 +45,7 @@ Environment variables (empty counts as unset):
     EXAMPLE_AZURE_LOCATION           location                  (static)
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -314,7 +318,21 @@ def _staticfiles_options(kind):
     max_workers = _env("EXAMPLE_MAX_WORKERS")
     if max_workers and kind in PRELOADING_BACKENDS:
         options["max_workers"] = int(max_workers)
+    extra = _env("EXAMPLE_PRELOAD_OPTIONS")
+    if extra and kind in PRELOADING_BACKENDS:
+        options.update(_preload_options(extra))
     return options
+
+
+def _preload_options(value):
+    """EXAMPLE_PRELOAD_OPTIONS: a JSON object of preloadstorage OPTIONS."""
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"EXAMPLE_PRELOAD_OPTIONS is not JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise ImproperlyConfigured("EXAMPLE_PRELOAD_OPTIONS must be a JSON object.")
+    return parsed
 
 
 STORAGES = {

@@ -59,16 +59,16 @@ status=0
 pytest_tier() {
     local name="$1" dir="$2" start
     shift 2
-    echo "==> pytest: $name tier ($("$dir/bin/python" - <<'PY'
+    echo "==> pytest, $name tier: $("$dir/bin/python" - <<'PY'
 import platform
 from importlib.metadata import version
 names = ["Django", "django-storages", "boto3", "google-cloud-storage", "azure-storage-blob"]
 print(f"Python {platform.python_version()}, " + ", ".join(f"{n} {version(n)}" for n in names))
 PY
-))"
+)"
     start=$SECONDS
     "$dir/bin/python" -m pytest "$@" || status=1
-    echo "==> $name tier: $((SECONDS - start)) s"
+    echo "==> $name tier took $((SECONDS - start)) s"
 }
 
 # The venvs this run needs, set up side by side (pip mostly waits on the network), while
@@ -98,7 +98,7 @@ if want dj60; then
     PRELOADSTORAGE_TARGETS=moto pytest_tier dj60 .venv-dj6 -m "not slow" "${DJ60_TESTS[@]}" "$@"
 fi
 if want oldest; then
-    pytest_tier "oldest (with the slow tier)" .venv-oldest "$@"
+    pytest_tier "oldest (slow tests included)" .venv-oldest "$@"
 fi
 if want wheel; then
     # check-wheel.sh builds the wheel with .venv-dj6 (Python 3.12).

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import InMemoryStorage
@@ -125,7 +126,8 @@ def test_clear_deletes_only_stale_objects_after_the_manifest(
         *[("delete", key) for key in stale],
         ("put", STATE_NAME),
     ]
-    assert f"{len(before) - 1} static files deleted" in result.stdout
+    if django.VERSION >= (6, 0):  # collectstatic counts deletions since Django 6.0
+        assert f"{len(before) - 1} static files deleted" in result.stdout
     assert "1 uploaded" in result.stdout and "2 deleted" in result.stdout
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from storages.utils import clean_name
+
 from .fingerprints import Payload
 
 __all__ = [
@@ -149,8 +151,6 @@ class PreloadAdapter(ABC):
 
     def key(self, name: str) -> str:
         """The full object key of a storage name."""
-        from storages.utils import clean_name
-
         return str(self.storage._normalize_name(clean_name(name)))
 
     # -- reading state --------------------------------------------------------------------

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.timezone import make_naive
+from storages.utils import clean_name
 
 from .command import CollectContext, find_collectstatic, will_post_process
 from .conf import check_option_names, check_option_values, default_settings
@@ -255,8 +256,6 @@ class PreloadMixin(_StorageBase):
         if run is None:
             return super()._save(name, content)  # type: ignore[misc,no-any-return]
         self.preload_save(run, name, content)
-        from storages.utils import clean_name
-
         return str(clean_name(name))
 
     def preload_save(self, run: SyncRun, name: str, content: Any) -> None:

@@ -32,6 +32,7 @@ and the :meth:`PreloadMixin.preload_before_deletes` hook.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -42,16 +43,22 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.timezone import make_naive
 from storages.utils import clean_name
 
-from .command import CollectContext, find_collectstatic, will_post_process
+from .command import CollectContext, command_storage, find_collectstatic, will_post_process
 from .conf import check_option_names, check_option_values, default_settings
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
 from .errors import SyncFailed, check_source, unreadable_source
+from .listing import Listing
 from .signals import SyncResult, sync_finished, write_report
+from .state import STATE_NAME
 from .sync import RunOptions, SyncRun, register
 
 __all__ = ["PostProcessResult", "PreloadMixin"]
 
 PostProcessResult = tuple[str, Any, Any]
+
+#: Guards the hand-over of requests counted before a run exists (the listing thread
+#: starts while the storage is created) to the run.
+_COUNT_LOCK = threading.Lock()
 
 if TYPE_CHECKING:
     # The storage classes this mixes into (django-storages ships no type information).
@@ -90,6 +97,8 @@ class PreloadMixin(_StorageBase):
         # Requests made before a run starts (the manifest read at start-up) count
         # towards the next run's summary.
         self._preload_early: Counter[str] = Counter()
+        #: The next run's listing, started while the storage is created (see below).
+        self._preload_listing: Listing | None = None
         self.preload_adapter = self.preload_adapter_class(self)
         self.preload_adapter.on_request = self._preload_count_request
         super().__init__(**settings)
@@ -109,6 +118,7 @@ class PreloadMixin(_StorageBase):
         # Runs hold thread pools and clients: never pickled.
         state["_preload_run"] = None
         state["_preload_early"] = Counter()
+        state["_preload_listing"] = None
         return state
 
     def get_default_settings(self) -> dict[str, Any]:
@@ -151,14 +161,16 @@ class PreloadMixin(_StorageBase):
                 dry_run=bool(getattr(ctx.command, "dry_run", False)),
             )
             barrier = will_post_process(ctx.command, self)
-            run = SyncRun(self.preload_adapter, ctx.command, barrier, options)
-            run.stats.requests.update(self._preload_early)
-            self._preload_early.clear()
+            listing, self._preload_listing = self._preload_listing, None
+            run = SyncRun(self.preload_adapter, ctx.command, barrier, options, listing)
+            with _COUNT_LOCK:  # the listing thread may be counting a request right now
+                self._preload_run = run
+                run.stats.requests.update(self._preload_early)
+                self._preload_early.clear()
             run.on_finished = lambda done: self.preload_finished(
                 done.result(self.preload_is_hashed)
             )
             register(run, ctx.command)
-            self._preload_run = run
         return run, ctx
 
     def preload_run(self) -> SyncRun | None:
@@ -166,11 +178,12 @@ class PreloadMixin(_StorageBase):
         return self._preload_context()[0]
 
     def _preload_count_request(self, operation: str) -> None:
-        run = self.__dict__.get("_preload_run")
-        if run is not None and not run.finished:
-            run.stats.count_request(operation)
-        elif "_preload_early" in self.__dict__:
-            self._preload_early[operation] += 1
+        with _COUNT_LOCK:
+            run = self.__dict__.get("_preload_run")
+            if run is not None and not run.finished:
+                run.stats.count_request(operation)
+            elif "_preload_early" in self.__dict__:
+                self._preload_early[operation] += 1
 
     def _preload_object(self, run: SyncRun, name: str) -> RemoteObject:
         obj = run.cache.get(self.preload_adapter.key(name))
@@ -182,10 +195,20 @@ class PreloadMixin(_StorageBase):
         """One GET of ``name`` (the manifest); ``None`` when missing.
 
         During collectstatic an error says what to fix; elsewhere the client's own
-        error is raised, as the stock storage would.
+        error is raised, as the stock storage would. When the command's storage reads
+        its manifest while being created, the run's listing starts first, in the
+        background, so the two requests (and Django's set-up) overlap.
         """
         adapter = self.preload_adapter
-        in_collectstatic = find_collectstatic() is not None
+        ctx = find_collectstatic()
+        in_collectstatic = ctx is not None
+        if (
+            ctx is not None
+            and self._preload_run is None
+            and self._preload_listing is None
+            and command_storage(ctx.command) in (None, self)  # the command's own storage
+        ):
+            self._preload_listing = Listing(adapter, adapter.key(STATE_NAME), STATE_NAME).start()
         try:
             return adapter.read(name)
         except MaybeMissing as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -22,9 +22,10 @@ from typing import Any
 from django.core.files.base import ContentFile
 
 from .cache import PreloadCache
-from .contract import ListingDenied, MaybeMissing, PreloadAdapter, RemoteObject, Upload
+from .contract import ListingDenied, PreloadAdapter, RemoteObject, Upload
 from .deletes import BatchedDeletes, Failures
 from .errors import SyncFailed
+from .listing import Listing
 from .signals import SyncResult
 from .state import STATE_NAME, RunState
 from .summary import Progress, SyncStats, emit
@@ -47,7 +48,12 @@ class SyncRun:
     """The state of one collectstatic run against one storage."""
 
     def __init__(
-        self, adapter: PreloadAdapter, command: Any, barrier: bool, options: RunOptions
+        self,
+        adapter: PreloadAdapter,
+        command: Any,
+        barrier: bool,
+        options: RunOptions,
+        listing: Listing | None = None,
     ) -> None:
         self.adapter = adapter
         self.options = options
@@ -74,7 +80,8 @@ class SyncRun:
         self.updated: list[str] = []
         self.deleted: list[str] = []
         self._state_key = adapter.key(STATE_NAME)
-        self._state_listed: bool | None = None
+        #: The listing (maybe started in the background when the storage was created).
+        self._listing = listing or Listing(adapter, self._state_key, STATE_NAME)
         self._state: RunState | None = None
         self._futures: dict[Future[None], str] = {}
         #: Futures done but not yet counted by :meth:`wait` (appended by their callback).
@@ -93,9 +100,8 @@ class SyncRun:
     # -- the listing and the state ----------------------------------------------------
     def _load(self) -> Iterable[RemoteObject] | None:
         """The cache's loader: the listing without the state object, or ``None``."""
-        listing = iter(self.adapter.list())
         try:
-            first = next(listing, None)
+            return self._listing.objects()
         except ListingDenied as exc:
             emit(
                 f"preloadstorage: WARNING: {exc} Falling back to one request per file, "
@@ -104,17 +110,6 @@ class SyncRun:
                 level=30,
             )
             return None
-        self._state_listed = False
-        return self._hide_state(listing, first)  # type: ignore[no-any-return]
-
-    def _hide_state(self, listing: Iterator[RemoteObject], first: RemoteObject | None) -> Any:
-        if first is None:
-            return
-        for obj in _chain(first, listing):
-            if obj.key == self._state_key:
-                self._state_listed = True
-            else:
-                yield obj
 
     @property
     def state(self) -> RunState:
@@ -123,12 +118,7 @@ class SyncRun:
             with self._state_lock:  # one GET, however many workers ask at once
                 if self._state is None:
                     len(self.cache)  # the listing tells whether there is a state to read
-                    raw = None
-                    if self._state_listed is not False:
-                        try:
-                            raw = self.adapter.read(STATE_NAME)
-                        except MaybeMissing:
-                            raw = None
+                    raw = self._listing.state()
                     self._state = RunState.parse(raw, self.adapter.prefix())
         return self._state
 
@@ -335,11 +325,6 @@ class SyncRun:
 
     def fail(self) -> SyncFailed:
         return SyncFailed("written to", self.adapter.where(), self.failures)
-
-
-def _chain(first: RemoteObject, rest: Iterator[RemoteObject]) -> Iterator[RemoteObject]:
-    yield first
-    yield from rest
 
 
 # Every run of one collectstatic command: the command's own storage finishes the

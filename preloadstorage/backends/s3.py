@@ -9,10 +9,8 @@ metadata-only changes, DeleteObjects and GetObject; error messages are in ``_s3_
 from __future__ import annotations
 
 import gzip
-import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +18,20 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from storages.backends.s3 import S3StaticStorage, S3Storage
 
-from ..contract import RETRY_ALONE, MaybeMissing, PreloadAdapter, RemoteObject, Upload
+from ..contract import MaybeMissing, PreloadAdapter, RemoteObject, Upload
 from ..fingerprints import Payload, s3_etag
 from ..manifest import LocalManifestMixin
 from ..mixins import PreloadMixin
 from . import s3_listing
+from ._s3_deletes import delete_batch
 from ._s3_errors import explain, status_and_code
+from ._s3_parts import multipart_matches
+from ._s3_sdk import adjust_chunksize as _adjust_chunksize
+from ._s3_sdk import compress as _compress
+from ._s3_sdk import download_params as _download_params
+from ._s3_sdk import no_expect_for_small_bodies as _no_expect_for_small_bodies
+from ._s3_sdk import write_parameters as _write_parameters
+from ._s3_walk import walk
 from .cloudfront import CloudFrontInvalidationMixin
 
 __all__ = [
@@ -44,8 +50,6 @@ _NOT_METADATA = frozenset(
     {"SSECustomerKey", "SSECustomerKeyMD5", "ContentMD5", "ContentLength", "ChecksumAlgorithm",
      "ExpectedBucketOwner", "RequestPayer", "IfMatch", "IfNoneMatch"}
 )  # fmt: skip
-#: DeleteObjects error codes worth one more try, alone.
-_TRANSIENT = frozenset({"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"})
 _CLIENT_LOCK = threading.Lock()
 
 
@@ -97,51 +101,18 @@ class S3Adapter(PreloadAdapter):
 
     # -- reading state --------------------------------------------------------------------
     def list(self) -> Iterator[RemoteObject]:
-        prefix = self.prefix()
-        paging = {"PageSize": self.page_size}
-        last_key = None
+        workers = min(self.storage.max_workers, 8)
         try:
-            # Pages parsed without botocore's per-object modeled parse (s3_listing.py).
-            pages = s3_listing.paginate(
-                self.client, Bucket=self.bucket, Prefix=prefix, PaginationConfig=paging
+            yield from walk(
+                self.client,
+                self.bucket,
+                self.prefix(),
+                self.page_size,
+                self.sequential_pages,
+                workers,
             )
-            for number, page in enumerate(pages, start=1):
-                for obj in s3_listing.objects(page):
-                    last_key = obj.key
-                    yield obj
-                if number == self.sequential_pages and page.get("IsTruncated") and last_key:
-                    # A big prefix: list the rest folder by folder, side by side, instead
-                    # of walking thousands of pages one after another.
-                    yield from self._list_rest(prefix, last_key)
-                    return
         except (ClientError, BotoCoreError) as exc:
             raise self.explain(exc, "list") from exc
-
-    def _list_rest(self, prefix: str, after: str) -> Iterator[RemoteObject]:
-        """Every object after ``after``, listing top-level folders in parallel."""
-        paging = {"PageSize": self.page_size}
-        folders: list[str] = []
-        listing = s3_listing.paginate(
-            self.client, Bucket=self.bucket, Prefix=prefix, Delimiter="/", PaginationConfig=paging
-        )
-        for page in listing:
-            yield from (obj for obj in s3_listing.objects(page) if obj.key > after)
-            for common in page.get("CommonPrefixes", ()):
-                folder = common["Prefix"]
-                # Keys sort lexicographically: earlier folders were listed already.
-                if after.startswith(folder) or folder > after:
-                    folders.append(folder)
-
-        def list_folder(folder: str) -> list[RemoteObject]:
-            start = {"StartAfter": after} if after.startswith(folder) else {}
-            pages = s3_listing.paginate(
-                self.client, Bucket=self.bucket, Prefix=folder, PaginationConfig=paging, **start
-            )
-            return [obj for page in pages for obj in s3_listing.objects(page)]
-
-        with ThreadPoolExecutor(max_workers=min(self.storage.max_workers, 8)) as pool:
-            for objects in pool.map(list_folder, folders):
-                yield from objects
 
     def stat(self, key: str) -> RemoteObject | None:
         try:
@@ -192,7 +163,8 @@ class S3Adapter(PreloadAdapter):
         trusted = "SSECustomerKey" not in params and not str(
             params.get("ServerSideEncryption", "")
         ).startswith("aws:kms")
-        metadata = {k: _jsonable(v) for k, v in params.items() if k not in _NOT_METADATA}
+        plain = {k: v for k, v in params.items() if k not in _NOT_METADATA}
+        metadata = {k: v.isoformat() if isinstance(v, date) else v for k, v in plain.items()}
         return Upload(name, key, payload, params, metadata, trusted)
 
     def _part_size(self, size: int) -> int:
@@ -205,14 +177,7 @@ class S3Adapter(PreloadAdapter):
             return False
         if "-" not in etag:
             return etag == payload.md5.hex()
-        # Multipart: MD5 of the part MD5s. Try our part size, then the whole-MiB part
-        # sizes that give this part count (objects uploaded by other tools), common
-        # ones first; a few full reads of a large file beat re-uploading it.
-        parts = int(etag.rsplit("-", 1)[1])
-        return any(
-            s3_etag(payload, 0, size) == etag
-            for size in _part_size_candidates(payload.size, parts, self._part_size(payload.size))
-        )
+        return multipart_matches(etag, payload, self._part_size(payload.size))
 
     # -- writing --------------------------------------------------------------------------
     def upload(self, upload: Upload) -> RemoteObject:
@@ -263,97 +228,10 @@ class S3Adapter(PreloadAdapter):
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def delete_batch(self, keys: Sequence[str]) -> Mapping[str, BaseException | None] | None:
-        try:
-            response = self.client.delete_objects(
-                Bucket=self.bucket,
-                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
-            )
-        except ClientError as exc:
-            status, code = status_and_code(exc)
-            if status == 501 or code == "NotImplemented":  # a server without DeleteObjects
-                return None
-            raise
-        outcome: dict[str, BaseException | None] = dict.fromkeys(keys)
-        for error in response.get("Errors", ()):
-            code = str(error.get("Code", ""))
-            outcome[error["Key"]] = (
-                RETRY_ALONE
-                if code in _TRANSIENT
-                else RuntimeError(f"{code}: {error.get('Message', '')}")
-            )
-        return outcome
+        return delete_batch(self.client, self.bucket, keys)
 
 
 _NOT_COPY = frozenset({"Bucket", "Key", "CopySource", "MetadataDirective", "TaggingDirective"})
-_COMMON_PART_SIZES = (8, 5, 16, 15, 10, 64, 100, 32, 50, 25)
-
-
-def _part_size_candidates(size: int, parts: int, ours: int) -> list[int]:
-    """Part sizes (bytes) that split ``size`` into exactly ``parts`` parts."""
-
-    def fits(part: int) -> bool:
-        return part > 0 and math.ceil(size / part) == parts
-
-    sizes = [ours] if fits(ours) else []
-    low = math.ceil(size / parts / _MIB)
-    high = math.ceil(size / (parts - 1) / _MIB) if parts > 1 else low
-    whole = [m for m in range(low, high + 1) if fits(m * _MIB)]
-    whole.sort(key=lambda m: (_COMMON_PART_SIZES.index(m) if m in _COMMON_PART_SIZES else 99, m))
-    sizes.extend(m * _MIB for m in whole if m * _MIB != ours)
-    return sizes[:6]
-
-
-#: Bodies up to this size are sent without ``Expect: 100-continue``.
-_EXPECT_LIMIT = _MIB
-
-
-def _no_expect_for_small_bodies(request: Any, **kwargs: Any) -> None:
-    """Send a small PutObject body at once instead of waiting for ``100 Continue``.
-
-    botocore asks for ``100 Continue`` before every file-like body (so a refused large
-    upload is not sent in vain): one more round trip per object, and ~0.8 ms of client
-    CPU to wait for and parse the interim response. For a body of at most 1 MiB the
-    wait costs more than sending it in vain ever could. (``Expect`` is never signed.)
-    """
-    headers = request.headers
-    if "Expect" in headers:
-        try:
-            length = int(headers.get("Content-Length", ""))
-        except ValueError:
-            return
-        if length <= _EXPECT_LIMIT:
-            del headers["Expect"]
-
-
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
-
-
-# -- private SDK attributes ------------------------------------------------------------------
-# django-storages and s3transfer have no public API for these; each is pinned by a test
-# in tests/test_s3.py that fails loudly when a release moves it.
-def _write_parameters(storage: Any, key: str, content: Any) -> dict[str, Any]:
-    """What ``S3Storage._save()`` passes to the upload (content type, ACL, parameters)."""
-    return dict(storage._get_write_parameters(key, content))
-
-
-def _compress(storage: Any, raw: Any) -> Any:
-    """``S3Storage._save()``'s gzip compressor (same bytes, so the same ETag)."""
-    return storage._compress_content(raw)
-
-
-def _download_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The object parameters a download takes (SSE-C keys), as ``S3File`` filters them."""
-    from storages.backends.s3 import _filter_download_params
-
-    return dict(_filter_download_params(params))
-
-
-def _adjust_chunksize(chunksize: int, size: int) -> int:
-    """The part size boto3's transfer manager really uses for ``size`` bytes."""
-    from s3transfer.utils import ChunksizeAdjuster
-
-    return int(ChunksizeAdjuster().adjust_chunksize(chunksize, size))
 
 
 # -- the storages ------------------------------------------------------------------------------

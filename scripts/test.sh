@@ -4,12 +4,13 @@
 #   fake-gcs-server, Azurite) in three tiers, one venv each:
 #     newest  Python 3.13, Django 6.1, the latest release of every other dependency
 #     dj60    Python 3.12, Django 6.0: the server-free engine tests and the conformance
-#             and proof suites on moto (everything else runs in the two tiers around it;
-#             this keeps CI near 30 minutes)
+#             and proof suites on moto (everything else runs in the two tiers around it)
 #     oldest  Python 3.10, Django 5.2, the lowest versions pyproject.toml declares of
 #             django-storages, boto3, google-cloud-storage, google-crc32c, azure-storage-blob
 #             (pinned in scripts/constraints-lowest.txt); also runs the slow tier (-m slow)
-#   then the wheel: built, installed into a clean venv, example project run from it.
+#   and the wheel: built, installed into a clean Python 3.11 venv (Django 5.2), the
+#   example project run from it. newest and oldest run side by side, then dj60 and the
+#   wheel: about 20 minutes on two idle cores, venvs included.
 # Options:
 #   --quick        the newest tier only (lint + pytest, no slow tier, no wheel check)
 #   --tier LIST    only these tiers, comma-separated: newest, dj60, oldest, wheel
@@ -54,10 +55,10 @@ tier_venv() {
     fi
 }
 
-# pytest_tier NAME DIR PYTEST-ARGS... -> the suite in one venv, timed, versions shown.
-status=0
+# pytest_tier NAME DIR PYTEST-ARGS... -> the suite in one venv, timed, versions shown;
+# returns pytest's exit status.
 pytest_tier() {
-    local name="$1" dir="$2" start
+    local name="$1" dir="$2" start rc=0
     shift 2
     echo "==> pytest, $name tier: $("$dir/bin/python" - <<'PY'
 import platform
@@ -67,12 +68,40 @@ print(f"Python {platform.python_version()}, " + ", ".join(f"{n} {version(n)}" fo
 PY
 )"
     start=$SECONDS
-    "$dir/bin/python" -m pytest "$@" || status=1
-    echo "==> $name tier took $((SECONDS - start)) s"
+    "$dir/bin/python" -m pytest "$@" || rc=$?
+    echo "==> $name tier took $((SECONDS - start)) s (exit $rc)"
+    return $rc
+}
+
+# Jobs run side by side, two at a time (the suites mostly wait on servers and on the
+# proxy's delays; each pytest starts its own servers on free ports). Each job's output
+# goes to a log, printed whole when the job ends, so tiers never interleave.
+status=0
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+jobs_pids=()
+jobs_names=()
+start_job() {  # start_job NAME COMMAND...
+    local name="$1"
+    shift
+    "$@" >"$logs/$name.log" 2>&1 &
+    jobs_pids+=($!)
+    jobs_names+=("$name")
+}
+finish_jobs() {  # wait for every started job; print its log; any failure fails the run
+    local i
+    for i in "${!jobs_pids[@]}"; do
+        if ! wait "${jobs_pids[$i]}"; then
+            status=1
+        fi
+        cat "$logs/${jobs_names[$i]}.log"
+    done
+    jobs_pids=()
+    jobs_names=()
 }
 
 # The venvs this run needs, set up side by side (pip mostly waits on the network), while
-# Azurite installs; then the tiers run one after another.
+# Azurite installs.
 pids=()
 if want newest; then tier_venv .venv-newest 3.13 "-U Django>=6.1,<6.2" & pids+=($!); fi
 if want dj60 || want wheel; then tier_venv .venv-dj6 3.12 "Django>=6.0,<6.1" & pids+=($!); fi
@@ -82,27 +111,39 @@ setup=0
 for pid in "${pids[@]}"; do wait "$pid" || setup=1; done
 [ "$setup" = 0 ] || exit 1
 
-if want newest; then
+lint() {
+    local rc=0
     echo "==> ruff"
-    .venv-newest/bin/ruff check . || status=1
-    .venv-newest/bin/ruff format --check preloadstorage || status=1
+    .venv-newest/bin/ruff check . || rc=1
+    .venv-newest/bin/ruff format --check preloadstorage || rc=1
     echo "==> mypy"
-    .venv-newest/bin/mypy || status=1
-    pytest_tier newest .venv-newest -m "not slow" "$@"
-fi
-if want dj60; then
-    DJ60_TESTS=(tests/test_mixins.py tests/test_manifest_local.py tests/test_command.py
-        tests/test_contract.py tests/test_sync.py tests/test_cache.py tests/test_conf.py
-        tests/test_docs.py tests/test_errors.py tests/test_fingerprints.py
-        tests/test_conformance.py tests/test_proof.py)
+    .venv-newest/bin/mypy || rc=1
+    return $rc
+}
+DJ60_TESTS=(tests/test_mixins.py tests/test_manifest_local.py tests/test_command.py
+    tests/test_contract.py tests/test_sync.py tests/test_cache.py tests/test_conf.py
+    tests/test_docs.py tests/test_errors.py tests/test_fingerprints.py tests/test_listing.py
+    tests/test_conformance.py tests/test_proof.py)
+dj60() {
     PRELOADSTORAGE_TARGETS=moto pytest_tier dj60 .venv-dj6 -m "not slow" "${DJ60_TESTS[@]}" "$@"
+}
+wheel() {
+    # check-wheel.sh builds the wheel with .venv-dj6 and installs it on Python 3.11.
+    echo "==> wheel: build, install into a clean venv, run the example project"
+    bash scripts/check-wheel.sh
+}
+
+# Round 1: the two whole suites side by side; round 2: the Django 6.0 tier and the wheel.
+if want newest; then
+    lint || status=1
+    start_job newest pytest_tier newest .venv-newest -m "not slow" "$@"
 fi
 if want oldest; then
-    pytest_tier "oldest (slow tests included)" .venv-oldest "$@"
+    start_job oldest pytest_tier "oldest (slow tests included)" .venv-oldest "$@"
 fi
-if want wheel; then
-    # check-wheel.sh builds the wheel with .venv-dj6 (Python 3.12).
-    echo "==> wheel: build, install into a clean venv, run the example project"
-    bash scripts/check-wheel.sh || status=1
-fi
+finish_jobs
+if want dj60; then start_job dj60 dj60 "$@"; fi
+if want wheel; then start_job wheel wheel; fi
+finish_jobs
+echo "==> all tiers took $SECONDS s in all"
 exit $status

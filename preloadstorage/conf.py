@@ -34,6 +34,9 @@ class Option:
     valid: Callable[[Any], bool]
     expected: str
     doc: str
+    #: The storage class attribute listing the values a backend supports, when not
+    #: every backend supports every valid value (e.g. ``preload_transports``).
+    backends: str | None = None
 
     @property
     def global_setting(self) -> str:
@@ -98,6 +101,16 @@ OPTIONS: tuple[Option, ...] = (
         "a number of seconds >= 0",
         "While uploads are pending, print progress every this many seconds (0: never).",
     ),
+    Option(
+        "transport",
+        "boto3",
+        str,
+        lambda v: v in ("boto3", "crt"),
+        "'boto3' or 'crt'",
+        "S3 classes: send single-request uploads through the AWS Common Runtime ('crt', "
+        "needs the 'crt' extra) instead of boto3.",
+        backends="preload_transports",
+    ),
 )
 
 
@@ -158,4 +171,11 @@ def check_option_values(storage: Any, options: Iterable[Option] = OPTIONS) -> No
                 f"{type(storage).__name__}: option '{opt.name}' must be {opt.expected}, "
                 f"got {value!r}. Fix STORAGES[...]['OPTIONS']['{opt.name}'] or the "
                 f"{opt.global_setting} setting."
+            )
+        supported = getattr(storage, opt.backends, (opt.default,)) if opt.backends else ()
+        if opt.backends and value not in supported:
+            raise ImproperlyConfigured(
+                f"{type(storage).__name__}: option '{opt.name}' = {value!r} is not "
+                f"available on this backend ({opt.doc}). Fix "
+                f"STORAGES[...]['OPTIONS']['{opt.name}'] or the {opt.global_setting} setting."
             )

@@ -32,7 +32,7 @@ make_venv() {
     # shellcheck disable=SC2086
     if ! { "$dir/bin/python" -m pip install --disable-pip-version-check -U pip &&
            "$dir/bin/python" -m pip install --disable-pip-version-check \
-               -e "$REPO[s3,google,azure,test,dev]" $extra; } >"$log" 2>&1; then
+               -e "$REPO[s3,crt,google,azure,test,dev]" $extra; } >"$log" 2>&1; then
         tail -40 "$log" >&2
         echo "error: installing into $dir failed (full log: $log)" >&2
         return 1

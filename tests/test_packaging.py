@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONSTRAINTS = ROOT / "scripts" / "constraints-lowest.txt"
 TEST_SH = ROOT / "scripts" / "test.sh"
-RUNTIME_EXTRAS = ("s3", "google", "azure")
+RUNTIME_EXTRAS = ("s3", "crt", "google", "azure")
 
 
 def _lower_bound(requirement: Requirement) -> Version | None:

@@ -22,7 +22,7 @@ from ..contract import MaybeMissing, PreloadAdapter, RemoteObject, Upload
 from ..fingerprints import Payload, s3_etag
 from ..manifest import LocalManifestMixin
 from ..mixins import PreloadMixin
-from . import s3_listing
+from . import s3_crt, s3_listing
 from ._s3_deletes import delete_batch
 from ._s3_errors import explain, status_and_code
 from ._s3_parts import multipart_matches
@@ -51,6 +51,7 @@ _NOT_METADATA = frozenset(
      "ExpectedBucketOwner", "RequestPayer", "IfMatch", "IfNoneMatch"}
 )  # fmt: skip
 _CLIENT_LOCK = threading.Lock()
+_CRT_LOCK = threading.Lock()
 
 
 class S3Adapter(PreloadAdapter):
@@ -63,7 +64,7 @@ class S3Adapter(PreloadAdapter):
     sequential_pages = 5
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_client"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_client", "_crt_transport")}
 
     @property
     def client(self) -> Any:
@@ -87,7 +88,17 @@ class S3Adapter(PreloadAdapter):
         return client
 
     def _count(self, event_name: str = "", **kwargs: Any) -> None:
-        self.on_request(event_name.rsplit(".", 1)[-1])
+        if not s3_crt.capturing():  # a CRT template request is never sent
+            self.on_request(event_name.rsplit(".", 1)[-1])
+
+    def _crt(self) -> s3_crt.CrtPutTransport | None:
+        """The CRT upload transport (``transport="crt"``), created on first use."""
+        if self.storage.transport != "crt":
+            return None
+        with _CRT_LOCK:
+            if "_crt_transport" not in self.__dict__:
+                self._crt_transport = s3_crt.CrtPutTransport(self)
+        return self._crt_transport
 
     @property
     def bucket(self) -> str:
@@ -185,9 +196,11 @@ class S3Adapter(PreloadAdapter):
         config = self.storage.transfer_config
         threshold = config.multipart_threshold
         if payload.size < threshold:  # one PutObject: no transfer manager per small file
-            self.client.put_object(
-                Bucket=self.bucket, Key=upload.key, Body=payload.read(), **upload.params
-            )
+            crt = self._crt()
+            if crt is None or not crt.put(upload):
+                self.client.put_object(
+                    Bucket=self.bucket, Key=upload.key, Body=payload.read(), **upload.params
+                )
         else:
             with payload.open() as fh:
                 self.client.upload_fileobj(
@@ -254,7 +267,9 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
     preload_overwrite_setting = "AWS_S3_FILE_OVERWRITE"
     preload_extra_init_args = ("cloudfront_signer",)
     preload_cache_control_parameter = "CacheControl"
+    preload_transports = ("boto3", "crt")
     client_config: Any
+    transport: str
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
@@ -268,6 +283,8 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
             extra["retries"] = {"mode": "standard", "total_max_attempts": self.max_attempts}
         if extra:
             self.client_config = config.merge(Config(**extra))
+        if self.transport == "crt":
+            s3_crt.check_available(self)
 
 
 class PreloadingS3Storage(CloudFrontInvalidationMixin, S3PreloadMixin, S3Storage):

@@ -43,8 +43,9 @@ class PreloadCache:
         # Without a listing (e.g. no s3:ListBucket) every unknown key costs one stat.
         self.complete = True
         # Live objects per folder ("a/", "a/b/"; "" counts all): exists() of a folder
-        # is asked per file during a clear, so it must not scan the whole prefix.
-        self._folders: dict[str, int] = {}
+        # is asked per file during a clear, so it must not scan the whole prefix. Built
+        # on the first folder question (an unchanged re-run asks none), then kept current.
+        self._folders: dict[str, int] | None = None
         self._tree: dict[str, tuple[set[str], set[str]]] | None = None
 
     # -- loading -----------------------------------------------------------------
@@ -58,17 +59,18 @@ class PreloadCache:
             if listed is None:
                 self.complete = False
             else:
-                for obj in listed:
-                    self._objects[obj.key] = obj
-                    self._count(obj.key, 1)
+                self._objects.update((obj.key, obj) for obj in listed)
             self._loaded = True
 
     def _count(self, key: str, delta: int) -> None:
-        self._folders[""] = self._folders.get("", 0) + delta
+        folders = self._folders
+        if folders is None:
+            return  # not built yet: built from the live objects when first asked
+        folders[""] = folders.get("", 0) + delta
         end = key.find("/")
         while end != -1:
             folder = key[: end + 1]
-            self._folders[folder] = self._folders.get(folder, 0) + delta
+            folders[folder] = folders.get(folder, 0) + delta
             end = key.find("/", end + 1)
 
     def __len__(self) -> int:
@@ -107,6 +109,11 @@ class PreloadCache:
         """Whether any live object sits below ``prefix`` ('' or ending in '/')."""
         self._ensure_loaded()
         with self._lock:
+            if self._folders is None:
+                self._folders = {}
+                for key in self._objects:
+                    if key not in self._pending_deletes:
+                        self._count(key, 1)
             return self._folders.get(prefix, 0) > 0
 
     def listdir(self, prefix: str) -> tuple[list[str], list[str]]:

@@ -80,6 +80,11 @@ class Payload:
             hasher.update(chunk)
         return hasher.digest()
 
+    @property
+    def known_md5(self) -> bytes | None:
+        """:attr:`md5` if it was computed already, else ``None`` (never reads)."""
+        return self.__dict__.get("md5")  # type: ignore[no-any-return]
+
     @cached_property
     def crc32c(self) -> bytes:
         import google_crc32c  # shipped with google-cloud-storage

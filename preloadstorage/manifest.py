@@ -142,7 +142,7 @@ class LocalManifestMixin(ManifestFilesMixin):
             if run is not None:
                 run.finish()
             return
-        inputs = proof.inputs_digest(self, paths)  # recorded after --clear too
+        inputs = proof.inputs_digest(self, paths, run.source_md5)  # recorded after --clear too
         # --clear re-applies everything: no skip.
         if not run.options.refresh_metadata and proof.verify(run, self, inputs):
             # The live manifest and every object it names are this run's result.

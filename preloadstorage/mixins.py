@@ -268,7 +268,11 @@ class PreloadMixin(_StorageBase):
             source_time: datetime = source_storage.get_modified_time(source_path)
         except OSError as exc:
             raise unreadable_source(source_storage, source_path, exc) from exc
-        if run.check(obj, upload):
+        matched = run.check(obj, upload)
+        payload = upload.payload
+        if payload.path is not None and payload.known_md5 is not None:
+            run.source_md5[payload.path] = payload.known_md5  # the proof reads no file twice
+        if matched:
             return max(modified, source_time)
         run.prepared[upload.key] = upload
         return min(modified, source_time - timedelta(seconds=1))

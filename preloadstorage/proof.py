@@ -109,8 +109,16 @@ def _mime_digest() -> str:
     return hashlib.sha256(json.dumps([sorted(t.items()) for t in tables]).encode()).hexdigest()
 
 
-def inputs_digest(storage: Any, paths: Mapping[str, tuple[Any, str]]) -> str:
-    """Everything that shapes post-processing's output, as one digest."""
+def inputs_digest(
+    storage: Any,
+    paths: Mapping[str, tuple[Any, str]],
+    known_md5: Mapping[str, bytes] | None = None,
+) -> str:
+    """Everything that shapes post-processing's output, as one digest.
+
+    ``known_md5`` maps local paths to the MD5 of their bytes, computed earlier in the
+    same run (the content checks): those files are not read again.
+    """
     cls = type(storage)
     options = {
         name: _stable(getattr(storage, name, None))
@@ -135,12 +143,24 @@ def inputs_digest(storage: Any, paths: Mapping[str, tuple[Any, str]]) -> str:
     for name in sorted(paths):
         source_storage, path = paths[name]
         digest.update(name.encode() + b"\0")
-        source = hashlib.md5(usedforsecurity=False)
-        with source_storage.open(path) as fh:
-            while chunk := fh.read(1024 * 1024):
-                source.update(chunk)
-        digest.update(source.digest())
+        digest.update(_source_md5(source_storage, path, known_md5 or {}))
     return digest.hexdigest()
+
+
+def _source_md5(source_storage: Any, path: str, known: Mapping[str, bytes]) -> bytes:
+    """The MD5 of a source: the one the collect phase's content check computed for
+    the same local file in this run, or read now."""
+    try:
+        md5 = known.get(source_storage.path(path))
+    except NotImplementedError:  # not a local storage
+        md5 = None
+    if md5 is not None:
+        return md5
+    source = hashlib.md5(usedforsecurity=False)
+    with source_storage.open(path) as fh:
+        while chunk := fh.read(1024 * 1024):
+            source.update(chunk)
+    return source.digest()
 
 
 def verify(run: SyncRun, storage: Any, inputs: str) -> bool:
@@ -165,7 +185,10 @@ def verify(run: SyncRun, storage: Any, inputs: str) -> bool:
             return False  # modified since the proof was written, or never recorded
         # What the settings and get_object_parameters() give the name now (they may
         # read more than the inputs digest sees): metadata depends on the name only.
-        if run.adapter.prepare(rel, ContentFile(b"", name=rel)).metadata_digest != known:
+        digest = run.metadata_digests.get(obj.key)  # computed by this run's check
+        if digest is None:
+            digest = run.adapter.prepare(rel, ContentFile(b"", name=rel)).metadata_digest
+        if digest != known:
             return False
         # Metadata the listing shows (GCS, Azure) must be as left: someone may have
         # changed it without a newer modification time (within the clock skew allowed).

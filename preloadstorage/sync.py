@@ -76,6 +76,10 @@ class SyncRun:
         self.on_finished: Callable[[SyncRun], None] | None = None
         #: Keys this run wrote or found already in place: the collection.
         self.collected: set[str] = set()
+        #: MD5s of local source files the content checks computed (path -> digest) and
+        #: metadata digests they computed (key -> digest): the proof reuses both.
+        self.source_md5: dict[str, bytes] = {}
+        self.metadata_digests: dict[str, str] = {}
         self.uploaded: list[str] = []
         self.updated: list[str] = []
         self.deleted: list[str] = []
@@ -157,6 +161,7 @@ class SyncRun:
         tool wrote) or ``--clear`` means "apply once".
         """
         digest = upload.metadata_digest
+        self.metadata_digests[upload.key] = digest
         verdict = self.adapter.metadata_matches(remote, upload)
         if verdict is not False:
             known = self.state.metadata_digest(remote.key, remote.modified)

@@ -27,6 +27,7 @@ from pathlib import Path
 import tree
 from backends import (
     BULK_OPERATIONS,
+    CATEGORIES,
     OBJECT_WRITES,
     Backend,
     categorize,
@@ -347,6 +348,7 @@ class Bench:
         op_counts = operation_counts(proxy)
         counts = dict(op_counts)
         errors = sum(1 for record in proxy.records if record[3] >= 400 or record[3] == 0)
+        list_server = sum(proxy.upstream_seconds.get(op, 0.0) for op in CATEGORIES["List"])
         shutil.rmtree(cwd, ignore_errors=True)
         check = self.verify(bucket, expected, variant)
         cdn_requests: dict[str, int] | None = None
@@ -380,6 +382,7 @@ class Bench:
             other_requests=_few_requests(proxy.records),
             cdn_requests=cdn_requests,
             cdn_paths=cdn_paths,
+            list_server=list_server,
         )
         per_object = run.cpu_per_object
         over = run.over_startup
@@ -387,7 +390,8 @@ class Bench:
             f"  {variant.key:<18} {run.wall:7.2f} s (start-up {_fmt(run.startup)} s, "
             f"+{_fmt(over)} s; CPU {run.cpu:.2f} s = "
             f"{_fmt(per_object * 1000 if per_object is not None else None)} ms/object; "
-            f"load {load:.1f})  {run.total:5d} requests {json.dumps(run.ops)}  "
+            f"load {load:.1f}; listing answered by the server in {list_server:.2f} s)  "
+            f"{run.total:5d} requests {json.dumps(run.ops)}  "
             f"RSS {run.max_rss_mib:.0f} MiB  exit {run.returncode}  "
             f"bucket {check.describe()}{note}",
             flush=True,

@@ -394,6 +394,9 @@ class RecordingProxy:
         self.upstream_timeout = upstream_timeout
         self.counts: Counter[str] = Counter()
         self.records: list[Record] = []
+        #: Seconds the upstream server took to answer, per operation (the added
+        #: ``delay`` excluded): what an emulator's own slowness adds to a run.
+        self.upstream_seconds: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._requested_port = port
@@ -472,6 +475,7 @@ class RecordingProxy:
         with self._lock:
             self.counts.clear()
             self.records.clear()
+            self.upstream_seconds.clear()
 
     def total(self, operations: Iterable[str] | None = None) -> int:
         """Number of requests (of ``operations``, or of any operation) since ``reset``."""
@@ -593,6 +597,7 @@ class _Handler(BaseHTTPRequestHandler):
             proxy._record(operation, method, label, fault)
             self._send_error_response(fault)
             return
+        started = time.perf_counter()
         try:
             status, reason, resp_headers, data = self._forward(method, target, body)
         except (OSError, http.client.HTTPException) as exc:
@@ -604,6 +609,8 @@ class _Handler(BaseHTTPRequestHandler):
             proxy._record(operation, method, label, 403)
             self._send_error_response(403)
             return
+        with proxy._lock:
+            proxy.upstream_seconds[operation] += time.perf_counter() - started
         proxy._record(operation, method, label, status)
         self._send(status, reason, resp_headers, data, upstream_framing=True)
 

@@ -379,9 +379,10 @@ def test_delay_is_added_to_each_request(
         started = time.monotonic()
         client.get_object(Bucket=bucket, Key="k")["Body"].read()
         timings.append(time.monotonic() - started)
-    # Without TCP_NODELAY, Nagle + delayed ACK put every response with a body at
-    # >= 40 ms (measured: ~56 ms; ~12 ms with it).
-    assert sorted(timings)[len(timings) // 2] < 0.038
+    # Without TCP_NODELAY, Nagle + delayed ACK put *every* response with a body at
+    # >= 40 ms (measured: ~56 ms; ~12 ms with it). The fastest of 20 proves it even
+    # on a loaded machine, where a median can pass 40 ms for other reasons.
+    assert min(timings) < 0.038
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,21 @@ shell) nothing is found and every storage method behaves exactly as django-stora
 from __future__ import annotations
 
 import sys
+import threading
+import weakref
 from dataclasses import dataclass
 from functools import cache
 from types import CodeType, FrameType
 from typing import Any
 
-__all__ = ["CollectContext", "command_storage", "find_collectstatic", "will_post_process"]
+__all__ = [
+    "CollectContext",
+    "command_storage",
+    "find_collectstatic",
+    "register_run",
+    "runs_of",
+    "will_post_process",
+]
 
 _MAX_DEPTH = 64
 
@@ -99,3 +108,24 @@ def will_post_process(command: Any, storage: Any) -> bool:
         and hasattr(storage, "post_process")
         and is_command_storage(command, storage)
     )
+
+
+# Every run of one collectstatic command: the command's own storage finishes the others
+# (a separate manifest_storage, storages project code uses) with its barrier.
+_RUNS: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+_RUNS_LOCK = threading.Lock()
+
+
+def register_run(run: Any, command: Any) -> None:
+    """Track ``run`` (a :class:`~preloadstorage.sync.SyncRun`) as part of ``command``;
+    ``run.finish()`` is called when the command goes away, so its summary prints even
+    if the command dies."""
+    with _RUNS_LOCK:
+        _RUNS.setdefault(command, []).append(run)
+    weakref.finalize(command, run.finish)
+
+
+def runs_of(command: Any) -> list[Any]:
+    """The runs registered for ``command`` so far."""
+    with _RUNS_LOCK:
+        return list(_RUNS.get(command, ()))

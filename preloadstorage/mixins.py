@@ -43,14 +43,20 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.timezone import make_naive
 from storages.utils import clean_name
 
-from .command import CollectContext, command_storage, find_collectstatic, will_post_process
+from .command import (
+    CollectContext,
+    command_storage,
+    find_collectstatic,
+    register_run,
+    will_post_process,
+)
 from .conf import check_option_names, check_option_values, default_settings
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
 from .errors import SyncFailed, check_source, unreadable_source
 from .listing import Listing
 from .signals import SyncResult, sync_finished, write_report
 from .state import STATE_NAME
-from .sync import RunOptions, SyncRun, register
+from .sync import RunOptions, SyncRun
 
 __all__ = ["PostProcessResult", "PreloadMixin"]
 
@@ -170,7 +176,7 @@ class PreloadMixin(_StorageBase):
             run.on_finished = lambda done: self.preload_finished(
                 done.result(self.preload_is_hashed)
             )
-            register(run, ctx.command)
+            register_run(run, ctx.command)
         return run, ctx
 
     def preload_run(self) -> SyncRun | None:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -22,10 +20,12 @@ from typing import Any
 from django.core.files.base import ContentFile
 
 from .cache import PreloadCache
+from .command import runs_of
 from .contract import ListingDenied, PreloadAdapter, RemoteObject, Upload
 from .deletes import BatchedDeletes, Failures
 from .errors import SyncFailed
 from .listing import Listing
+from .pool import WritePool
 from .signals import SyncResult
 from .state import STATE_NAME, RunState
 from .summary import Progress, SyncStats, emit
@@ -87,16 +87,10 @@ class SyncRun:
         #: The listing (maybe started in the background when the storage was created).
         self._listing = listing or Listing(adapter, self._state_key, STATE_NAME)
         self._state: RunState | None = None
-        self._futures: dict[Future[None], str] = {}
-        #: Futures done but not yet counted by :meth:`wait` (appended by their callback).
-        self._completed: deque[Future[None]] = deque()
-        self._completion = threading.Condition(threading.Lock())
+        self._pool = WritePool(options.max_workers)
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
         self._deletes = BatchedDeletes(adapter, options.max_workers)
-        self._submitted = 0
-        self._done = 0
 
     def is_for(self, command: Any) -> bool:
         return self._command() is command and not self.finished
@@ -192,20 +186,7 @@ class SyncRun:
                 self.finish()
                 raise SyncFailed("written to", self.adapter.where(), [(upload.name, exc)]) from exc
             return
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=self.options.max_workers, thread_name_prefix="preloadstorage"
-            )
-        future = self._executor.submit(task, upload, *args)
-        with self._lock:
-            self._futures[future] = upload.name
-            self._submitted += 1
-        future.add_done_callback(self._on_done)
-
-    def _on_done(self, future: Future[None]) -> None:
-        with self._completion:
-            self._completed.append(future)
-            self._completion.notify()
+        self._pool.submit(upload.name, task, upload, *args)
 
     def _upload(self, upload: Upload) -> None:
         obj = self.adapter.upload(upload)
@@ -223,27 +204,10 @@ class SyncRun:
 
     def wait(self) -> Failures:
         """The barrier: wait for every write so far; return (and keep) the failures."""
-        # Each future reports itself once done (``_on_done``): waiting costs O(1) per
-        # write. (``concurrent.futures.wait(FIRST_COMPLETED)`` over the pending set
-        # installs a waiter on every pending future per call: quadratic, seconds of CPU
-        # with thousands of uploads in flight.)
         progress = Progress(self.output, self.options.progress_interval)
-        while self._futures:
-            with self._completion:
-                if not self._completed:
-                    self._completion.wait(timeout=1.0)
-                done = list(self._completed)
-                self._completed.clear()
-            for future in done:
-                name = self._futures.pop(future, None)
-                if name is None:
-                    continue  # counted by an earlier wait()
-                self._done += 1
-                exc = future.exception()
-                if exc is not None:
-                    self.failures.append((name, exc))
-                    self.stats.add(failed=1)
-            progress.tick(self._done, self._submitted)
+        for name, exc in self._pool.wait(progress):
+            self.failures.append((name, exc))
+            self.stats.add(failed=1)
         return list(self.failures)
 
     # -- deletes ------------------------------------------------------------------------
@@ -289,12 +253,14 @@ class SyncRun:
             if self.finished:
                 return
             self.finished = True
-        if self._futures:
+        if self._pool.pending:
             self.wait()  # the run died before its barrier: still count what happened
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-        for sibling in _siblings(self):
-            sibling.finish()
+        self._pool.shutdown()
+        if self.barrier:  # the command's own run finishes the others
+            command = self._command()
+            for sibling in runs_of(command) if command is not None else ():
+                if sibling is not self and not sibling.barrier:
+                    sibling.finish()
         if self.options.summary:
             level = 30 if self.failures else 20
             emit(self.stats.line(self.adapter.where()), self.output, level)
@@ -330,25 +296,3 @@ class SyncRun:
 
     def fail(self) -> SyncFailed:
         return SyncFailed("written to", self.adapter.where(), self.failures)
-
-
-# Every run of one collectstatic command: the command's own storage finishes the
-# others (a separate manifest_storage, storages project code uses) with its barrier.
-_RUNS: weakref.WeakKeyDictionary[Any, list[SyncRun]] = weakref.WeakKeyDictionary()
-_RUNS_LOCK = threading.Lock()
-
-
-def register(run: SyncRun, command: Any) -> None:
-    """Track ``run`` as part of ``command``; its summary prints even if the command dies."""
-    with _RUNS_LOCK:
-        _RUNS.setdefault(command, []).append(run)
-    weakref.finalize(command, run.finish)
-
-
-def _siblings(run: SyncRun) -> list[SyncRun]:
-    if run.barrier:
-        command = run._command()
-        with _RUNS_LOCK:
-            runs = list(_RUNS.get(command, ())) if command is not None else []
-        return [other for other in runs if other is not run and not other.barrier]
-    return []

@@ -30,7 +30,7 @@ import pytest
 from django.core.files.base import ContentFile
 from google.cloud.storage import __version__ as storage_version
 
-from preloadstorage.backends import gcloud
+from preloadstorage.backends import _gcloud_sdk
 from preloadstorage.backends._gcloud_messages import operation
 from preloadstorage.backends.gcloud import (
     GoogleCloudAdapter,
@@ -818,14 +818,24 @@ def test_request_operations(method: str, url: str, operation_name: str) -> None:
     assert operation(method, url) == operation_name
 
 
-# -- the private SDK attributes the adapter relies on (see its commented block) ---------------
+# -- the private SDK attributes the GCS modules rely on (_gcloud_sdk's commented block) ------
 def test_private_sdk_retry_predicate() -> None:
     from google.api_core import exceptions
     from google.cloud.storage import retry
 
-    assert gcloud._should_retry is retry._should_retry
-    assert gcloud._should_retry(exceptions.ServiceUnavailable("x"))  # type: ignore[no-untyped-call]
-    assert not gcloud._should_retry(exceptions.NotFound("x"))  # type: ignore[no-untyped-call]
+    assert _gcloud_sdk.should_retry is retry._should_retry
+    assert _gcloud_sdk.should_retry(exceptions.ServiceUnavailable("x"))  # type: ignore[no-untyped-call]
+    assert not _gcloud_sdk.should_retry(exceptions.NotFound("x"))  # type: ignore[no-untyped-call]
+
+
+def test_private_sdk_compress() -> None:
+    import gzip
+    import io
+
+    storage = PreloadingGoogleCloudStorage(bucket_name="b", location=LOCATION)
+    gz = _gcloud_sdk.compress(storage, io.BytesIO(b"body {}")).read()
+    assert gzip.decompress(gz) == b"body {}"
+    assert gz == _gcloud_sdk.compress(storage, io.BytesIO(b"body {}")).read()  # mtime=0
 
 
 def test_private_sdk_client_attributes(gcs: Target) -> None:
@@ -833,11 +843,11 @@ def test_private_sdk_client_attributes(gcs: Target) -> None:
 
     storage = storage_for(gcs, gcs.new_bucket())
     the_client = storage.client
-    assert isinstance(gcloud._session(the_client), requests.Session)
-    assert gcloud._session(the_client) is the_client._http
+    assert isinstance(_gcloud_sdk.session(the_client), requests.Session)
+    assert _gcloud_sdk.session(the_client) is the_client._http
     # The private fallback, for releases without the public property.
     assert gcs.proxy.endpoint == the_client._connection.API_BASE_URL
-    assert gcloud._api_endpoint(the_client) == gcs.proxy.endpoint
+    assert _gcloud_sdk.api_endpoint(the_client) == gcs.proxy.endpoint
     if hasattr(type(the_client), "api_endpoint"):  # public in newer releases
         assert the_client.api_endpoint == gcs.proxy.endpoint
     if SDK_VERSION >= (3, 17):  # the background bucket GET, switched off
@@ -846,20 +856,20 @@ def test_private_sdk_client_attributes(gcs: Target) -> None:
     if SDK_VERSION >= (2, 18):  # tracing: what decides whether the bucket GET is useful
         from google.cloud.storage._opentelemetry_tracing import enable_otel_traces
 
-        assert bool(enable_otel_traces) is gcloud._TRACING
+        assert bool(enable_otel_traces) is _gcloud_sdk.TRACING
 
 
 def test_private_sdk_batch_responses(gcs: Target) -> None:
     from google.cloud.storage.batch import Batch
 
     batch = Batch(client(gcs), raise_exception=False)
-    assert gcloud._batch_responses(batch) == []
+    assert _gcloud_sdk.batch_responses(batch) == []
 
 
 def test_private_sdk_patch_query_params(gcs: Target) -> None:
     bucket = gcs.new_bucket()
     gcs.put(bucket, "a.css", b"x")
-    blob = gcloud._PatchBlob("a.css", client(gcs).bucket(bucket))
+    blob = _gcloud_sdk.PatchBlob("a.css", client(gcs).bucket(bucket))
     blob.predefined_acl = "publicRead"
     blob.cache_control = "max-age=3"
     gcs_client = client(gcs)

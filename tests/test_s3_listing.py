@@ -5,6 +5,7 @@ answer (``before-send``), so signing, the event handlers, botocore's own checks 
 paginator all run; each page is listed twice, once through ``s3_listing.paginate`` (fast)
 and once as a plain ``list_objects_v2`` call (modeled), and the RemoteObjects compared
 value for value, repr for repr. The last tests do the same against moto and SeaweedFS.
+The page parser itself (``_s3_listing_parser``) is tested here, through those events.
 """
 
 from __future__ import annotations
@@ -480,6 +481,23 @@ def test_disabled_for_the_benchmark(canned: Canned, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(s3_listing, "_ENABLED", False)
     (listed,) = canned.fast(page(aws("p/a")))
     assert OBJECTS not in listed and [obj.key for obj in objects(listed)] == ["p/a"]
+
+
+@pytest.mark.skipif(not FAST, reason="botocore without before-parse: nothing to count")
+def test_parse_page_is_looked_up_on_s3_listing(
+    canned: Canned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # benchmarks/scale.py counts fast-parsed pages by replacing s3_listing.parse_page
+    # (the parser itself lives in _s3_listing_parser).
+    calls: list[bytes] = []
+
+    def counting(body: bytes) -> Any:
+        calls.append(body)
+        return parse_page(body)
+
+    monkeypatch.setattr(s3_listing, "parse_page", counting)
+    (listed,) = canned.fast(page(aws("p/a")))
+    assert len(calls) == 1 and [obj.key for obj in objects(listed)] == ["p/a"]
 
 
 def test_botocore_checks_the_small_remainder(

@@ -24,7 +24,7 @@ echo "built $(basename "$wheel")"
 "$builder" -c 'import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist(); sys.exit(0 if "preloadstorage/py.typed" in names else "py.typed missing from the wheel")' "$wheel"
 
 "$python" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install -q --disable-pip-version-check "$wheel[s3]" "moto[server]"
+"$work/venv/bin/python" -m pip install -q --disable-pip-version-check "$wheel[s3]" "moto[s3]" flask flask-cors
 cp -r example_project "$work/example_project"
 cd "$work"   # nothing of the checkout on sys.path from here on
 

@@ -10,8 +10,9 @@ source "$(dirname "$0")/_env.sh"
 cd "$REPO"
 
 VENV=.venv-demo
-# Only what the demo needs: preloadstorage[s3] (editable) and moto's S3 server.
-DEMO_DEPS="moto[server]>=5.0"
+# Only what the demo needs: preloadstorage[s3] (editable), moto's S3 server and
+# mirakuru (tests/support/servers.py starts moto with it).
+DEMO_DEPS="moto[s3]>=5.0 flask>=2.3 flask-cors>=4.0 mirakuru>=2.5"
 
 # demo_venv PYTHON -> $VENV with preloadstorage[s3] and $DEMO_DEPS, rebuilt only when
 # pyproject.toml or the dependency list changed (like make_venv in _env.sh, but without

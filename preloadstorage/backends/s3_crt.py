@@ -18,18 +18,17 @@ What differs from the boto3 path (``client.put_object`` per object):
   trailer over https as botocore does, and retries in CRT's standard mode:
   ``max_attempts`` attempts in all (or the ``client_config``'s own ``retries``),
   exponential backoff with full jitter.
-- Failures raise what the boto3 path raises: a ``ClientError`` (the client's modeled
-  subclass) parsed from the error response by botocore's own rest-xml parser, or a
-  ``BotoCoreError`` when no response came (:class:`CrtConnectionError` for connection
-  failures, :class:`CrtRequestError` otherwise), so ``_s3_errors.explain`` words them
-  the same way.
+- Failures raise what the boto3 path raises (``_s3_crt_errors``): a ``ClientError``
+  parsed from the error response by botocore's own parser, or a ``BotoCoreError``
+  (:class:`CrtConnectionError`, :class:`CrtRequestError`) when no response came, so
+  ``_s3_errors.explain`` words them the same way.
 - Each upload counts as one ``PutObject`` request (CRT's retries are not visible).
 
-What still goes through boto3: bodies of ``multipart_threshold`` or more, or of 8 MiB
-or more (CRT's part size); SSE-C; caller-supplied Content-MD5 or checksum values; a
-checksum algorithm CRT lacks; clients without credentials or not signing with SigV4;
-any parameter set whose captured request is not a plain ``PUT`` of the sentinel key;
-and every other operation (listing, copies, deletes, reads).
+What still goes through boto3: bodies of ``multipart_threshold`` or 8 MiB (CRT's part
+size) or more; SSE-C; caller-supplied Content-MD5 or checksum values; a checksum
+algorithm CRT lacks; clients without credentials or not signing with SigV4; parameters
+whose captured request is not a plain ``PUT`` of the sentinel key; every other
+operation (listing, copies, deletes, reads).
 """
 
 from __future__ import annotations
@@ -40,14 +39,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.awsrequest import AWSResponse, HeadersDict
+from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
-from botocore.exceptions import BotoCoreError, EndpointConnectionError
-from botocore.parsers import create_parser
 from botocore.utils import percent_encode
 from django.core.exceptions import ImproperlyConfigured
 
 from ..contract import Upload
+from ._s3_crt_errors import CrtConnectionError, CrtRequestError, translate
 
 __all__ = ["CrtConnectionError", "CrtPutTransport", "CrtRequestError", "check_available"]
 
@@ -65,15 +63,6 @@ _BOTO3_ONLY = frozenset(
     {"SSECustomerKey", "SSECustomerAlgorithm", "SSECustomerKeyMD5", "ContentMD5",
      "ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256"}
 )  # fmt: skip
-_CONNECTION_ERRORS = ("SOCKET", "DNS", "CONNECT", "TLS", "HOST")
-#: Retryable error responses: after the last attempt CRT keeps only its own error code.
-_RETRIED = {
-    "AWS_ERROR_S3_INTERNAL_ERROR": (500, "InternalError"),
-    "AWS_ERROR_S3_SLOW_DOWN": (503, "SlowDown"),
-    "AWS_ERROR_S3_REQUEST_TIMEOUT": (400, "RequestTimeout"),
-    "AWS_ERROR_S3_REQUEST_TIME_TOO_SKEWED": (403, "RequestTimeTooSkewed"),
-}
-_RETRIED_CODES = frozenset(code for status, code in _RETRIED.values())
 _capture = threading.local()
 
 
@@ -93,14 +82,6 @@ def check_available(storage: Any) -> None:
 def capturing() -> bool:
     """Whether this thread is building a template (its request is never sent)."""
     return bool(getattr(_capture, "active", False))
-
-
-class CrtConnectionError(EndpointConnectionError):
-    fmt = 'Could not connect to the endpoint URL: "{endpoint_url}" (AWS CRT: {error})'
-
-
-class CrtRequestError(BotoCoreError):
-    fmt = "PutObject through the AWS CRT failed without a response: {error}"
 
 
 @dataclass(frozen=True)
@@ -138,12 +119,10 @@ class CrtPutTransport:
         config = client.meta.config
         signed = config.signature_version in (None, "s3v4", "v4")
         self._credentials = client._get_credentials() if signed else None  # private: pinned
-        retries = config.retries or {}
-        self._attempts: int = retries.get("total_max_attempts") or (
-            retries["max_attempts"] + 1
-            if "max_attempts" in retries
-            else adapter.storage.max_attempts
-        )
+        retries = config.retries or {}  # S3PreloadMixin's max_attempts, or the user's own
+        legacy = retries.get("max_attempts")  # botocore's: retries, the first one excluded
+        total = retries.get("total_max_attempts") or (legacy + 1 if legacy is not None else None)
+        self._attempts: int = total or adapter.storage.max_attempts
         client.meta.events.register_first(
             "before-send.s3.PutObject", _short_circuit, unique_id="preloadstorage-crt-template"
         )
@@ -152,14 +131,12 @@ class CrtPutTransport:
         """Upload through CRT and return True, or return False: boto3 must send it."""
         if upload.payload.size >= PART_SIZE or _BOTO3_ONLY & upload.params.keys():
             return False
-        if self._credentials is None:
-            return False
-        template = self._template(upload.params)
+        template = self._template(upload.params) if self._credentials is not None else None
         if template is None:
             return False
         from awscrt.exceptions import AwsCrtError
         from awscrt.http import HttpHeaders, HttpRequest
-        from awscrt.s3 import S3RequestType, S3ResponseError
+        from awscrt.s3 import S3RequestType
 
         data = upload.payload.read()
         headers = HttpHeaders(template.headers)
@@ -175,17 +152,9 @@ class CrtPutTransport:
         )
         try:
             sent.finished_future.result()  # waits without the GIL
-        except S3ResponseError as exc:
-            raise self._client_error(exc, exc.status_code) from exc
         except AwsCrtError as exc:
-            if exc.name in _RETRIED:
-                status, code = _RETRIED[exc.name]
-                raise self._client_error(exc, status, code) from exc
-            error = f"{exc.name}: {exc.message}"
-            if any(word in exc.name for word in _CONNECTION_ERRORS):
-                url = self._endpoint.rstrip("/") + path
-                raise CrtConnectionError(endpoint_url=url, error=error) from exc
-            raise CrtRequestError(error=error) from exc
+            url = self._endpoint.rstrip("/") + path
+            raise translate(exc, self.adapter.client, url, self._attempts) from exc
         return True
 
     # -- the template -----------------------------------------------------------------
@@ -200,9 +169,11 @@ class CrtPutTransport:
         _capture.active, _capture.request = True, None
         try:
             adapter.client.put_object(Bucket=adapter.bucket, Key=_SENTINEL, Body=b"", **params)
-            method, url, captured = _capture.request
         finally:
             _capture.active = False
+        if _capture.request is None:  # another handler answered first: not ours to copy
+            return None
+        method, url, captured = _capture.request
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         prefix, found, suffix = target.partition(_SENTINEL)
@@ -241,15 +212,7 @@ class CrtPutTransport:
             return self._s3
 
     def _new_client(self) -> Any:
-        from awscrt.auth import (
-            AwsCredentials,
-            AwsCredentialsProvider,
-            AwsSignatureType,
-            AwsSignedBodyHeaderType,
-            AwsSignedBodyValue,
-            AwsSigningAlgorithm,
-            AwsSigningConfig,
-        )
+        from awscrt import auth
         from awscrt.io import ClientTlsContext, TlsContextOptions
         from awscrt.s3 import S3Client, S3RequestTlsMode, S3RetryConfig, S3RetryMode
 
@@ -259,21 +222,23 @@ class CrtPutTransport:
 
             def frozen() -> Any:
                 now = credentials.get_frozen_credentials()
-                return AwsCredentials(now.access_key, now.secret_key, now.token)
+                return auth.AwsCredentials(now.access_key, now.secret_key, now.token)
 
-            provider = AwsCredentialsProvider.new_delegate(frozen)
+            provider = auth.AwsCredentialsProvider.new_delegate(frozen)
         else:
             now = credentials.get_frozen_credentials()
-            provider = AwsCredentialsProvider.new_static(now.access_key, now.secret_key, now.token)
+            provider = auth.AwsCredentialsProvider.new_static(
+                now.access_key, now.secret_key, now.token
+            )
         region = client.meta.region_name or "us-east-1"
-        signing = AwsSigningConfig(
-            algorithm=AwsSigningAlgorithm.V4,
-            signature_type=AwsSignatureType.HTTP_REQUEST_HEADERS,
+        signing = auth.AwsSigningConfig(
+            algorithm=auth.AwsSigningAlgorithm.V4,
+            signature_type=auth.AwsSignatureType.HTTP_REQUEST_HEADERS,
             credentials_provider=provider,
             region=region,
             service="s3",
-            signed_body_value=AwsSignedBodyValue.UNSIGNED_PAYLOAD,
-            signed_body_header_type=AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
+            signed_body_value=auth.AwsSignedBodyValue.UNSIGNED_PAYLOAD,
+            signed_body_header_type=auth.AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
             use_double_uri_encode=False,
             should_normalize_uri_path=False,
         )
@@ -303,26 +268,3 @@ class CrtPutTransport:
             retry_config=retry,
             connect_timeout_ms=int(float(config.connect_timeout or 60) * 1000),
         )
-
-    def _client_error(self, exc: Any, status: int, code: str = "") -> Exception:
-        """The ``ClientError`` botocore would raise for this error response (the
-        response's own code and message when CRT kept them)."""
-        client = self.adapter.client
-        body = getattr(exc, "body", None) or b""
-        if not body and code:
-            body = f"<Error><Code>{code}</Code><Message>{exc.message}</Message></Error>".encode()
-        response = {
-            "status_code": status,
-            "headers": HeadersDict(getattr(exc, "headers", None) or ()),
-            "body": body,
-        }
-        shape = client.meta.service_model.operation_model("PutObject").output_shape
-        parsed = create_parser("rest-xml").parse(response, shape)
-        # What botocore's retry handler adds: the message says "(reached max retries: N)".
-        retried = code in _RETRIED_CODES
-        if retried or self._attempts == 1:
-            metadata = parsed["ResponseMetadata"]
-            metadata["MaxAttemptsReached"] = True
-            metadata["RetryAttempts"] = self._attempts - 1 if retried else 0
-        error_class: Any = client.exceptions.from_code(parsed.get("Error", {}).get("Code", ""))
-        return error_class(parsed, "PutObject")  # type: ignore[no-any-return]

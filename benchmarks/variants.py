@@ -118,6 +118,14 @@ def _option_variants(backend: str) -> dict[str, Variant]:
         for key, (label, options) in _OPTION_VARIANTS.items()
     }
     if backend == "s3":
+        # Issue 11: single-request uploads through the AWS Common Runtime (needs awscrt).
+        out["preload+crt"] = Variant(
+            "preload+crt",
+            "preloadstorage, transport=crt",
+            base.storage,
+            base.backend,
+            options=(("transport", "crt"),),
+        )
         out["preload+cdn"] = Variant(
             "preload+cdn",
             "preloadstorage, cloudfront_distribution_id",

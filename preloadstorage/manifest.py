@@ -85,13 +85,22 @@ class LocalManifestMixin(ManifestFilesMixin):
         super().delete(name)  # type: ignore[misc]
 
     def url(self, name: str | None, force: bool = False) -> str:
-        if self._preload_staging is not None and name is not None:
-            # Post-processing asks for URLs only to splice the last path segment (the
-            # hashed file name) into rewritten CSS/JS, and unquotes it: the quoted name
-            # is that segment, as Django's own FileSystemStorage.url() gives it. The
-            # backend's URL would cost a presigning client (CPU) per process for nothing.
-            return str(filepath_to_uri(clean_name(name)))
-        return super().url(name, force)  # type: ignore[arg-type]
+        # HashedFilesMixin's own, declared here so type checkers see one signature
+        # across the backends' url() (Storage.url(name), S3Storage.url(name, ...)).
+        return str(super().url(name, force))  # type: ignore[arg-type]
+
+    def preload_local_url(self, name: str) -> str | None:
+        """While post-processing runs on the staging area, a URL that needs no client.
+
+        Django asks for URLs there only to splice the last path segment (the hashed
+        file name) into rewritten CSS/JS, after unquoting it: when the backend's URLs
+        carry no query string (:attr:`preload_plain_urls`), the quoted name is that
+        segment. The backend's URL would cost a client (or two) on the command's
+        thread for nothing.
+        """
+        if self._preload_staging is None or not self.preload_plain_urls:  # type: ignore[attr-defined]
+            return None
+        return str(filepath_to_uri(clean_name(name)))
 
     def save_manifest(self) -> None:
         if self._preload_staging is not None:

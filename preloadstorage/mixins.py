@@ -57,6 +57,7 @@ from .listing import Listing
 from .policy import CachePolicyMixin
 from .state import STATE_NAME
 from .sync import RunOptions, SyncRun
+from .urls import LocalURLMixin
 
 __all__ = ["PostProcessResult", "PreloadMixin"]  # PostProcessResult: from .barrier
 
@@ -72,7 +73,7 @@ else:
     _StorageBase = object
 
 
-class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, _StorageBase):
+class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, LocalURLMixin, _StorageBase):
     """Preload cache, content skip and parallel uploads during collectstatic."""
 
     #: The backend's adapter (see :mod:`preloadstorage.contract`).

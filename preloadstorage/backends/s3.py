@@ -271,6 +271,10 @@ class S3PreloadMixin(PreloadMixin, _S3Base):
     client_config: Any
     transport: str
 
+    @property
+    def preload_plain_urls(self) -> bool:  # type: ignore[override]
+        return not self.querystring_auth  # unsigned: the last segment is the quoted key
+
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         config: Any = self.client_config

@@ -17,14 +17,16 @@ find_python() {
     return 1
 }
 
-# make_venv DIR PYTHON "PIP SPEC..." -> a venv with the package (editable) and SPECs.
+# make_venv DIR PYTHON "PIP SPEC..." -> a venv with the package (editable, with the
+# extras in $VENV_EXTRAS, default: all of them) and SPECs.
 make_venv() {
     local dir="$1" python="$2" extra="$3" stamp
-    stamp="$(cat "$REPO/pyproject.toml" | cksum | cut -d' ' -f1)-$(echo "$extra" | cksum | cut -d' ' -f1)"
+    local extras="${VENV_EXTRAS:-s3,crt,google,azure,test,dev}"
+    stamp="$(cat "$REPO/pyproject.toml" | cksum | cut -d' ' -f1)-$(echo "$extras $extra" | cksum | cut -d' ' -f1)"
     if [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$stamp" ]; then
         return 0
     fi
-    echo "==> setting up $dir ($("$python" --version 2>&1), $extra)"
+    echo "==> setting up $dir ($("$python" --version 2>&1), [$extras] $extra)"
     rm -rf "$dir"
     "$python" -m venv "$dir"
     # pip's chatter goes to a log, shown only if the install fails.
@@ -32,7 +34,7 @@ make_venv() {
     # shellcheck disable=SC2086
     if ! { "$dir/bin/python" -m pip install --disable-pip-version-check -U pip &&
            "$dir/bin/python" -m pip install --disable-pip-version-check \
-               -e "$REPO[s3,crt,google,azure,test,dev]" $extra; } >"$log" 2>&1; then
+               -e "$REPO[$extras]" $extra; } >"$log" 2>&1; then
         tail -40 "$log" >&2
         echo "error: installing into $dir failed (full log: $log)" >&2
         return 1

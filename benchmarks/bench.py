@@ -112,7 +112,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="comma-separated subset of stock,collectfasta,preload (default: all the "
         "backend has; Collectfasta is S3-only), plus the opt-in issue-10 option variants "
-        "preload+hashedonly, preload+releases, preload+policy and (S3 on moto) preload+cdn",
+        "preload+hashedonly, preload+releases, preload+policy, (S3 on moto) preload+cdn, "
+        "and (S3) preload+crt: transport='crt', needs awscrt in the venv",
     )
     parser.add_argument("--scenarios", default="abcdef", help="e.g. abcdef or a,b")
     parser.add_argument(

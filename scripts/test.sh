@@ -10,8 +10,8 @@
 #             django-storages, boto3, google-cloud-storage, google-crc32c, azure-storage-blob
 #             (pinned in scripts/constraints-lowest.txt); also runs the slow tier (-m slow)
 #   and the wheel: built, installed into a clean Python 3.11 venv (Django 5.2), the
-#   example project run from it. newest and oldest run side by side, then dj60 and the
-#   wheel: about 20 minutes on two idle cores, venvs included.
+#   example project run from it. Two lanes side by side: oldest in one; newest, dj60
+#   and the wheel in the other: about 20 minutes on two idle cores, venvs included.
 # Options:
 #   --quick        the newest tier only (lint + pytest, no slow tier, no wheel check)
 #   --tier LIST    only these tiers, comma-separated: newest, dj60, oldest, wheel
@@ -140,17 +140,20 @@ wheel() {
     bash scripts/check-wheel.sh
 }
 
-# Round 1: the two whole suites side by side; round 2: the Django 6.0 tier and the wheel.
-if want newest; then
-    lint || status=1
-    start_job newest pytest_tier newest .venv-newest -m "not slow" "$@"
-fi
+# Two lanes side by side: the oldest tier (the longest: it has the slow tier) in one;
+# newest, then dj60, then the wheel in the other.
+others() {
+    local rc=0
+    if want newest; then pytest_tier newest .venv-newest -m "not slow" "$@" || rc=1; fi
+    if want dj60; then dj60 "$@" || rc=1; fi
+    if want wheel; then wheel || rc=1; fi
+    return $rc
+}
+if want newest; then lint || status=1; fi
 if want oldest; then
     start_job oldest pytest_tier "oldest (slow tests included)" .venv-oldest "$@"
 fi
-finish_jobs
-if want dj60; then start_job dj60 dj60 "$@"; fi
-if want wheel; then start_job wheel wheel; fi
+start_job others others "$@"
 finish_jobs
 echo "==> all tiers took $SECONDS s in all"
 exit $status

@@ -174,38 +174,13 @@ class S3Backend(Backend):
         return str(self.server.endpoint)
 
     def _cloudfront(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "cloudfront",
-            endpoint_url=self.cloudfront_endpoint(),
-            region_name="us-east-1",
-            aws_access_key_id=servers.S3_ACCESS_KEY,
-            aws_secret_access_key=servers.S3_SECRET_KEY,
-        )
+        return servers.cloudfront_client(self.cloudfront_endpoint())
 
     def create_distribution(self, bucket: str) -> str:
         """A CloudFront distribution in front of ``bucket``; its id."""
-        origin = {
-            "Id": "s3",
-            "DomainName": f"{bucket}.s3.amazonaws.com",
-            "S3OriginConfig": {"OriginAccessIdentity": ""},
-        }
-        config = {
-            "CallerReference": bucket,
-            "Comment": "preloadstorage benchmark",
-            "Enabled": True,
-            "Origins": {"Quantity": 1, "Items": [origin]},
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "s3",
-                "ViewerProtocolPolicy": "allow-all",
-                "MinTTL": 0,
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                "TrustedSigners": {"Enabled": False, "Quantity": 0},
-            },
-        }
-        created = self._cloudfront().create_distribution(DistributionConfig=config)
-        return str(created["Distribution"]["Id"])
+        return servers.create_distribution(
+            self._cloudfront(), bucket, bucket, "preloadstorage benchmark"
+        )
 
     def invalidations(self, distribution: str) -> dict[str, list[str]]:
         """Invalidation id -> its paths, for every invalidation of ``distribution``."""

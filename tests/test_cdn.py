@@ -15,6 +15,7 @@ from django.test import override_settings
 
 from preloadstorage.signals import SyncResult, sync_finished
 from tests.conftest import LOCATION, StaticTree, deploy, local_collect, prefixed
+from tests.support import servers
 from tests.targets.base import Target
 
 HASHED = "public, max-age=31536000, immutable"
@@ -177,36 +178,9 @@ class CloudFront:
     """A distribution on moto's CloudFront, and what was invalidated on it."""
 
     def __init__(self, endpoint: str) -> None:
-        import boto3
-
         self.endpoint = endpoint
-        self.client = boto3.client(
-            "cloudfront",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-        origin = {
-            "Id": "s3",
-            "DomainName": "static.s3.amazonaws.com",
-            "S3OriginConfig": {"OriginAccessIdentity": ""},
-        }
-        config = {
-            "CallerReference": uuid.uuid4().hex,
-            "Comment": "",
-            "Enabled": True,
-            "Origins": {"Quantity": 1, "Items": [origin]},
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "s3",
-                "ViewerProtocolPolicy": "allow-all",
-                "MinTTL": 0,
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                "TrustedSigners": {"Enabled": False, "Quantity": 0},
-            },
-        }
-        created = self.client.create_distribution(DistributionConfig=config)
-        self.id: str = created["Distribution"]["Id"]
+        self.client = servers.cloudfront_client(endpoint)
+        self.id = servers.create_distribution(self.client, "static", uuid.uuid4().hex)
 
     def options(self) -> dict[str, Any]:
         return {"cloudfront_distribution_id": self.id, "cloudfront_endpoint_url": self.endpoint}

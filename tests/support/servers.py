@@ -159,6 +159,44 @@ def s3_client(
     return session.client("s3", config=merged, **kwargs)
 
 
+def cloudfront_client(endpoint: str) -> Any:
+    """A boto3 CloudFront client for moto's server at ``endpoint`` (moto serves it too)."""
+    import boto3
+
+    return boto3.client(
+        "cloudfront",
+        endpoint_url=endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY,
+    )
+
+
+def create_distribution(client: Any, bucket: str, reference: str, comment: str = "") -> str:
+    """A CloudFront distribution in front of ``bucket`` (``reference``: its unique
+    CallerReference); its id."""
+    origin = {
+        "Id": "s3",
+        "DomainName": f"{bucket}.s3.amazonaws.com",
+        "S3OriginConfig": {"OriginAccessIdentity": ""},
+    }
+    config = {
+        "CallerReference": reference,
+        "Comment": comment,
+        "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [origin]},
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "s3",
+            "ViewerProtocolPolicy": "allow-all",
+            "MinTTL": 0,
+            "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+            "TrustedSigners": {"Enabled": False, "Quantity": 0},
+        },
+    }
+    created = client.create_distribution(DistributionConfig=config)
+    return str(created["Distribution"]["Id"])
+
+
 def gcs_client(endpoint: str, *, project: str = GCS_PROJECT, **kwargs: Any) -> GcsClient:
     """Return an anonymous google-cloud-storage client for an emulator at ``endpoint``.
 

@@ -12,9 +12,10 @@ as ``post_process()`` must, instead of raising them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import SyncFailed
+from .hooks import StorageBase
 from .signals import SyncResult, sync_finished, write_report
 from .sync import SyncRun
 
@@ -22,13 +23,8 @@ __all__ = ["PostProcessResult", "PreloadBarrierMixin"]
 
 PostProcessResult = tuple[str, Any, Any]
 
-if TYPE_CHECKING:
-    _StorageBase = Any  # the storage classes this mixes into
-else:
-    _StorageBase = object
 
-
-class PreloadBarrierMixin(_StorageBase):
+class PreloadBarrierMixin(StorageBase):
     """``post_process()`` as the barrier of a preloading run (see the module docstring).
 
     Needs ``preload_run()``, ``preload_is_hashed()`` and ``report_path`` from

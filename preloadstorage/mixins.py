@@ -35,7 +35,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -53,11 +53,10 @@ from .command import (
 from .conf import check_option_names, check_option_values, default_settings
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
 from .errors import SyncFailed, check_source, unreadable_source
+from .hooks import CachePolicyMixin, LocalURLMixin, StorageBase
 from .listing import Listing
-from .policy import CachePolicyMixin
 from .state import STATE_NAME
 from .sync import RunOptions, SyncRun
-from .urls import LocalURLMixin
 
 __all__ = ["PostProcessResult", "PreloadMixin"]  # PostProcessResult: from .barrier
 
@@ -66,14 +65,8 @@ __all__ = ["PostProcessResult", "PreloadMixin"]  # PostProcessResult: from .barr
 #: starts while the storage is created) to the run.
 _COUNT_LOCK = threading.Lock()
 
-if TYPE_CHECKING:
-    # The storage classes this mixes into (django-storages ships no type information).
-    _StorageBase = Any
-else:
-    _StorageBase = object
 
-
-class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, LocalURLMixin, _StorageBase):
+class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, LocalURLMixin, StorageBase):
     """Preload cache, content skip and parallel uploads during collectstatic."""
 
     #: The backend's adapter (see :mod:`preloadstorage.contract`).

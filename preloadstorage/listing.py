@@ -19,17 +19,17 @@ import threading
 from concurrent.futures import Future
 
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
+from .state import STATE_NAME
 
 __all__ = ["Listing"]
 
 
 class Listing:
-    """The objects under ``adapter.prefix()`` but ``state_key``, and the state's bytes."""
+    """The objects under ``adapter.prefix()`` but the run state's, and the state's bytes."""
 
-    def __init__(self, adapter: PreloadAdapter, state_key: str, state_name: str) -> None:
+    def __init__(self, adapter: PreloadAdapter) -> None:
         self.adapter = adapter
-        self.state_key = state_key
-        self.state_name = state_name
+        self.state_key = adapter.key(STATE_NAME)
         self._objects: Future[list[RemoteObject]] = Future()
         self._state: Future[bytes | None] | None = None
         #: Whether the listing showed the state object (``None``: not listed yet).
@@ -101,6 +101,6 @@ class Listing:
 
     def _read_state(self, future: Future[bytes | None]) -> None:
         try:
-            future.set_result(self.adapter.read(self.state_name))
+            future.set_result(self.adapter.read(STATE_NAME))
         except BaseException as exc:
             future.set_exception(exc)

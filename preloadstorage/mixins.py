@@ -55,7 +55,6 @@ from .contract import MaybeMissing, PreloadAdapter, RemoteObject
 from .errors import SyncFailed, check_source, unreadable_source
 from .hooks import CachePolicyMixin, LocalURLMixin, StorageBase
 from .listing import Listing
-from .state import STATE_NAME
 from .sync import RunOptions, SyncRun
 
 __all__ = ["PostProcessResult", "PreloadMixin"]  # PostProcessResult: from .barrier
@@ -183,7 +182,7 @@ class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, LocalURLMixin, Storage
             and self._preload_listing is None
             and command_storage(ctx.command) in (None, self)  # the command's own storage
         ):
-            self._preload_listing = Listing(adapter, adapter.key(STATE_NAME), STATE_NAME).start()
+            self._preload_listing = Listing(adapter).start()
         try:
             return adapter.read(name)
         except MaybeMissing as exc:

@@ -83,9 +83,8 @@ class SyncRun:
         self.uploaded: list[str] = []
         self.updated: list[str] = []
         self.deleted: list[str] = []
-        self._state_key = adapter.key(STATE_NAME)
         #: The listing (maybe started in the background when the storage was created).
-        self._listing = listing or Listing(adapter, self._state_key, STATE_NAME)
+        self._listing = listing or Listing(adapter)
         self._state: RunState | None = None
         self._pool = WritePool(options.max_workers)
         self._lock = threading.Lock()

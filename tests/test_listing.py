@@ -44,7 +44,7 @@ class SlowListing(FakeAdapter):
 def test_state_is_read_while_the_listing_goes_on_and_hidden_from_it() -> None:
     adapter = SlowListing()
     adapter.objects = {STATE_KEY: b"{}", "s/a.css": b"a", "s/b.js": b"b"}
-    listing = Listing(adapter, STATE_KEY, STATE_NAME).start()
+    listing = Listing(adapter).start()
     assert [o.key for o in listing.objects()] == ["s/a.css", "s/b.js"]
     assert listing.state() == b"{}"
     assert adapter.threads == ["preloadstorage-listing"]
@@ -54,7 +54,7 @@ def test_state_is_read_while_the_listing_goes_on_and_hidden_from_it() -> None:
 def test_a_state_the_listing_does_not_show_is_never_read() -> None:
     adapter = FakeAdapter()
     adapter.objects = {"s/a.css": b"a"}
-    listing = Listing(adapter, STATE_KEY, STATE_NAME)  # not started: lists on this thread
+    listing = Listing(adapter)  # not started: lists on this thread
     assert [o.key for o in listing.objects()] == ["s/a.css"]
     assert listing.state() is None
     assert adapter.calls == ["list"]
@@ -64,7 +64,7 @@ def test_without_listing_permission_the_state_is_read_directly() -> None:
     adapter = FakeAdapter()
     adapter.objects = {STATE_KEY: b"{}"}
     adapter.deny_list = True
-    listing = Listing(adapter, STATE_KEY, STATE_NAME).start()
+    listing = Listing(adapter).start()
     with pytest.raises(ListingDenied):
         listing.objects()
     assert listing.state() == b"{}"
@@ -76,7 +76,7 @@ def test_a_failed_background_listing_raises_on_the_asking_thread() -> None:
             raise RuntimeError("NoSuchBucket: create the bucket")
             yield  # pragma: no cover
 
-    listing = Listing(Broken(), STATE_KEY, STATE_NAME).start()
+    listing = Listing(Broken()).start()
     with pytest.raises(RuntimeError, match="NoSuchBucket"):
         listing.objects()
 

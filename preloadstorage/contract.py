@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from storages.utils import clean_name
@@ -78,8 +79,10 @@ class Upload:
     #: (False under SSE-KMS, client-side encryption...): never skip when False.
     trusted: bool = True
 
-    @property
+    @cached_property
     def metadata_digest(self) -> str:
+        """:func:`metadata_digest` of :attr:`metadata`, computed once (an adapter fills
+        ``metadata`` in :meth:`PreloadAdapter.prepare` and never changes it after)."""
         return metadata_digest(self.metadata)
 
 

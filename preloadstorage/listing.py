@@ -16,6 +16,7 @@ object the listing does not show is never read (no request for it on a first dep
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
@@ -47,18 +48,25 @@ class Listing:
         thread.start()
         return self
 
-    def objects(self) -> list[RemoteObject]:
+    def objects(self, meanwhile: Iterator[object] | None = None) -> list[RemoteObject]:
         """Every listed object (the state's own object left out), once listed.
 
-        Lists on the calling thread when :meth:`start` was never called. Raises what
-        the listing raised (:class:`~preloadstorage.contract.ListingDenied`, or the
-        adapter's explained error).
+        Lists on the calling thread when :meth:`start` was never called. While a
+        background listing is still coming, ``meanwhile`` (work the caller would do
+        later anyway) is advanced one step at a time, until the listing is in or the
+        work is done. Raises what the listing raised
+        (:class:`~preloadstorage.contract.ListingDenied`, or the adapter's explained
+        error).
         """
         with self._lock:
             here = not self._started
             self._started = True
         if here:
             self._run()
+        elif meanwhile is not None:
+            for _ in meanwhile:
+                if self._objects.done():
+                    break
         return self._objects.result()
 
     def state(self) -> bytes | None:

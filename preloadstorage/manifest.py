@@ -132,6 +132,11 @@ class LocalManifestMixin(ManifestFilesMixin):
         found: set[str] = cached[2]
         return name in found or clean_name(name) in found
 
+    def preload_work_ahead(self, run: SyncRun) -> Iterator[None]:
+        yield from super().preload_work_ahead(run)  # type: ignore[misc]
+        # Then what the proof compares: the metadata the settings give each hashed name.
+        yield from proof.work_ahead(run, self.hashed_files.values())
+
     # -- the manifest step -----------------------------------------------------------------
     def preload_before_deletes(self, run: SyncRun) -> None:
         """Every hashed file has landed: now the manifest may name them."""

@@ -53,9 +53,11 @@ from .command import (
 from .conf import check_option_names, check_option_values, default_settings
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
 from .errors import SyncFailed, check_source, unreadable_source
+from .fingerprints import local_path
 from .hooks import CachePolicyMixin, LocalURLMixin, StorageBase
 from .listing import Listing
 from .sync import RunOptions, SyncRun
+from .warmup import WorkAheadMixin, local_file
 
 __all__ = ["PostProcessResult", "PreloadMixin"]  # PostProcessResult: from .barrier
 
@@ -65,7 +67,9 @@ __all__ = ["PostProcessResult", "PreloadMixin"]  # PostProcessResult: from .barr
 _COUNT_LOCK = threading.Lock()
 
 
-class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, LocalURLMixin, StorageBase):
+class PreloadMixin(
+    PreloadBarrierMixin, CachePolicyMixin, LocalURLMixin, WorkAheadMixin, StorageBase
+):
     """Preload cache, content skip and parallel uploads during collectstatic."""
 
     #: The backend's adapter (see :mod:`preloadstorage.contract`).
@@ -144,6 +148,7 @@ class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, LocalURLMixin, Storage
             run.on_finished = lambda done: self.preload_finished(
                 done.result(self.preload_is_hashed)
             )
+            run.ahead.work = lambda: self.preload_work_ahead(run)
             register_run(run, ctx.command)
         return run, ctx
 
@@ -237,8 +242,10 @@ class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, LocalURLMixin, Storage
         # by content, which is what "modified" should have meant all along.
         source_storage, source_path = ctx.source
         try:
-            with source_storage.open(source_path) as content:
-                upload = self.preload_adapter.prepare(name, content)
+            upload = run.ahead.take(name, local_file(source_storage, source_path))
+            if upload is None:
+                with source_storage.open(source_path) as content:
+                    upload = self.preload_adapter.prepare(name, content)
             source_time: datetime = source_storage.get_modified_time(source_path)
         except OSError as exc:
             raise unreadable_source(source_storage, source_path, exc) from exc
@@ -263,7 +270,11 @@ class PreloadMixin(PreloadBarrierMixin, CachePolicyMixin, LocalURLMixin, Storage
         """Write ``content`` unless the exact bytes (and metadata) are already there."""
         adapter = self.preload_adapter
         key = adapter.key(name)
-        upload = run.prepared.pop(key, None) or adapter.prepare(name, content)
+        upload = (
+            run.prepared.pop(key, None)
+            or run.ahead.take(name, local_path(content))
+            or adapter.prepare(name, content)
+        )
         current = run.cache.current(key)
         if current is None or not run.check(current, upload):
             run.submit(upload)

@@ -15,13 +15,14 @@ guesses.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import mimetypes
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import django
@@ -187,7 +188,7 @@ def verify(run: SyncRun, storage: Any, inputs: str) -> bool:
         # read more than the inputs digest sees): metadata depends on the name only.
         digest = run.metadata_digests.get(obj.key)  # computed by this run's check
         if digest is None:
-            digest = run.adapter.prepare(rel, ContentFile(b"", name=rel)).metadata_digest
+            digest = _name_metadata_digest(run, rel)
         if digest != known:
             return False
         # Metadata the listing shows (GCS, Azure) must be as left: someone may have
@@ -195,6 +196,22 @@ def verify(run: SyncRun, storage: Any, inputs: str) -> bool:
         if rel in listed and _metadata_digest(obj.metadata) != listed[rel]:
             return False
     return True
+
+
+def _name_metadata_digest(run: SyncRun, name: str) -> str:
+    return run.adapter.prepare(name, ContentFile(b"", name=name)).metadata_digest
+
+
+def work_ahead(run: SyncRun, names: Iterable[str]) -> Iterator[None]:
+    """Compute the metadata digests :func:`verify` compares for ``names`` (the live
+    manifest's hashed names), one per step, while the listing is still coming."""
+    for name in dict.fromkeys(names):
+        key = run.adapter.key(name)
+        if key not in run.metadata_digests:
+            # On error verify() computes it again, and raises there.
+            with contextlib.suppress(Exception):
+                run.metadata_digests[key] = _name_metadata_digest(run, name)
+        yield
 
 
 def _metadata_digest(metadata: Mapping[str, Any] | None) -> str | None:

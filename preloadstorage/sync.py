@@ -29,6 +29,7 @@ from .pool import WritePool
 from .signals import SyncResult
 from .state import STATE_NAME, RunState
 from .summary import Progress, SyncStats, emit
+from .warmup import PreparedAhead
 
 __all__ = ["RunOptions", "SyncRun"]
 
@@ -70,6 +71,8 @@ class SyncRun:
         self.stats = SyncStats()
         #: Uploads prepared by ``get_modified_time()``, picked up by the ``save()`` after.
         self.prepared: dict[str, Upload] = {}
+        #: Uploads prepared while the listing was still coming (``preloadstorage.warmup``).
+        self.ahead = PreparedAhead(adapter)
         self.failures: Failures = []
         self.finished = False
         #: Called once a run without a barrier finished (the storage's report, signal).
@@ -98,7 +101,7 @@ class SyncRun:
     def _load(self) -> Iterable[RemoteObject] | None:
         """The cache's loader: the listing without the state object, or ``None``."""
         try:
-            return self._listing.objects()
+            return self._listing.objects(self.ahead.start())
         except ListingDenied as exc:
             emit(
                 f"preloadstorage: WARNING: {exc} Falling back to one request per file, "

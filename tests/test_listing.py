@@ -99,3 +99,31 @@ def test_the_command_storage_starts_its_listing_when_created(
     assert result.exit_code == 0, result.stderr
     assert seen == [("list", "preloadstorage-listing")]
     assert memory.requests.get("list") == 1
+
+
+def test_work_meanwhile_advances_only_while_the_listing_is_coming() -> None:
+    released = threading.Event()
+
+    class Held(FakeAdapter):
+        def list(self) -> Iterator[RemoteObject]:
+            assert released.wait(5)
+            yield from super().list()
+
+    steps: list[int] = []
+
+    def work() -> Iterator[None]:
+        for step in range(100):
+            steps.append(step)
+            if step == 3:
+                released.set()  # the listing may finish now: the work stops soon after
+                while not listing._objects.done():
+                    threading.Event().wait(0.01)
+            yield
+
+    adapter = Held()
+    adapter.objects = {"s/a.css": b"a"}
+    listing = Listing(adapter).start()
+    assert [o.key for o in listing.objects(work())] == ["s/a.css"]
+    assert steps == [0, 1, 2, 3]
+    assert Listing(FakeAdapter()).objects(work()) == []  # listed here: nothing to overlap
+    assert steps == [0, 1, 2, 3]

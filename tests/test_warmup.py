@@ -1,0 +1,199 @@
+"""Work done ahead while the listing is coming: used only when still valid, on the
+command's thread only, and with the same results as without it."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.storage import FileSystemStorage, InMemoryStorage
+from django.test import override_settings
+
+from preloadstorage.contract import RemoteObject, Upload
+from preloadstorage.mixins import PreloadMixin
+from preloadstorage.warmup import PreparedAhead, collected_sources
+from tests.conftest import Memory, StaticTree, Target, deploy, local_collect, prefixed
+from tests.test_sync import FakeAdapter
+
+
+class CountingAdapter(FakeAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list[str] = []
+
+    def prepare(self, name: str, content: Any) -> Upload:
+        self.prepared.append(name)
+        return super().prepare(name, content)
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> FileSystemStorage:
+    (tmp_path / "css").mkdir()
+    (tmp_path / "css" / "a.css").write_bytes(b"body{}")
+    return FileSystemStorage(location=str(tmp_path))
+
+
+def test_an_upload_prepared_ahead_is_taken_once_for_the_same_name_and_file(
+    local: FileSystemStorage,
+) -> None:
+    adapter = CountingAdapter()
+    ahead = PreparedAhead(adapter)
+    ahead.prepare("css/a.css", local, "css/a.css")
+    upload = ahead.take("css/a.css", local.path("css/a.css"))
+    assert upload is not None and upload.payload.read() == b"body{}"
+    assert upload.payload.known_md5 is not None  # hashed ahead, not during the check
+    assert ahead.take("css/a.css", local.path("css/a.css")) is None  # taken once
+    assert adapter.prepared == ["css/a.css"]
+
+
+def test_a_file_changed_after_it_was_prepared_is_prepared_again(
+    local: FileSystemStorage,
+) -> None:
+    ahead = PreparedAhead(CountingAdapter())
+    path = local.path("css/a.css")
+    ahead.prepare("css/a.css", local, "css/a.css")
+    stat = os.stat(path)
+    Path(path).write_bytes(b"body{x}")  # same second, other bytes and size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with the old mtime
+    assert ahead.take("css/a.css", path) is None
+
+
+def test_another_name_or_file_never_gets_the_prepared_upload(
+    local: FileSystemStorage, tmp_path: Path
+) -> None:
+    ahead = PreparedAhead(CountingAdapter())
+    ahead.prepare("css/a.css", local, "css/a.css")
+    assert ahead.take("css/a.css", str(tmp_path / "elsewhere.css")) is None
+    ahead.prepare("css/a.css", local, "css/a.css")
+    assert ahead.take("css/b.css", local.path("css/a.css")) is None
+    assert ahead.take("css/a.css", None) is None
+
+
+def test_non_local_sources_and_failures_are_left_to_the_check(
+    local: FileSystemStorage,
+) -> None:
+    class Failing(CountingAdapter):
+        def prepare(self, name: str, content: Any) -> Upload:
+            raise PermissionError("left for the content check, which names the file")
+
+    remote = InMemoryStorage()
+    remote.save("css/a.css", __import__("io").BytesIO(b"x"))
+    ahead = PreparedAhead(CountingAdapter())
+    ahead.prepare("css/a.css", remote, "css/a.css")  # no local file to check against
+    failing = PreparedAhead(Failing())
+    failing.prepare("css/a.css", local, "css/a.css")  # does not raise
+    assert len(ahead) == 0 and len(failing) == 0
+
+
+def test_sources_are_walked_like_collectstatic_first_one_winning(tmp_path: Path) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    for folder in (first, second):
+        (folder / "js").mkdir(parents=True)
+        (folder / "js" / "app.js").write_text(folder.name)
+        (folder / "js" / "skip.tmp").write_text("ignored")
+    (second / "only.css").write_text("x")
+    command = type("Command", (), {"ignore_patterns": ["*.tmp"]})()
+    dirs = [("vendor", str(first)), str(second)]
+    with override_settings(STATICFILES_DIRS=dirs, INSTALLED_APPS=["django.contrib.staticfiles"]):
+        from django.contrib.staticfiles.finders import get_finder
+
+        get_finder.cache_clear()
+        try:
+            found = {name: storage.location for name, storage, _ in collected_sources(command)}
+        finally:
+            get_finder.cache_clear()
+    assert found == {
+        "vendor/js/app.js": str(first),
+        "js/app.js": str(second),
+        "only.css": str(second),
+    }
+    assert list(collected_sources(object())) == []  # no ignore_patterns: not a set-up command
+
+
+# -- the whole run ----------------------------------------------------------------------------
+class HeldListing:
+    """Holds every listing until the storage's work ahead is done (then ``between()``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, adapter_class: type[Any]) -> None:
+        self.done = threading.Event()
+        self.between: Any = None
+        self.prepared: list[tuple[str, str]] = []
+        self.hook_threads: set[str] = set()
+        work, listing = PreloadMixin.preload_work_ahead, adapter_class.list
+        prepare = adapter_class.prepare
+
+        def work_ahead(storage: Any, run: Any) -> Iterator[None]:
+            yield from work(storage, run)
+            if self.between is not None:
+                self.between()
+            self.done.set()
+
+        def held(adapter: Any) -> Iterator[RemoteObject]:
+            assert self.done.wait(30), "the work ahead never finished"
+            yield from listing(adapter)
+
+        def counted(adapter: Any, name: str, content: Any) -> Upload:
+            self.prepared.append((name, threading.current_thread().name))
+            return prepare(adapter, name, content)
+
+        monkeypatch.setattr(PreloadMixin, "preload_work_ahead", work_ahead)
+        monkeypatch.setattr(adapter_class, "list", held)
+        monkeypatch.setattr(adapter_class, "prepare", counted)
+
+
+def test_an_unchanged_rerun_prepares_each_source_once_on_the_command_thread(
+    memory: Memory, small_tree: StaticTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from preloadstorage.backends.memory import MemoryAdapter
+
+    assert memory.run().exit_code == 0
+    before = memory.objects(state=True)
+    held = HeldListing(monkeypatch, MemoryAdapter)
+    result = memory.run()
+    assert result.exit_code == 0, result.stderr
+    assert memory.writes == []
+    sources = ["css/base.css", "css/vars.css", "img/a.png", "js/app.js"]
+    names = [name for name, _ in held.prepared]
+    assert sorted(n for n in names if n in sources) == sources  # once each: taken, not redone
+    assert {thread for _, thread in held.prepared} == {threading.main_thread().name}
+    assert memory.objects(state=True) == before
+
+
+def test_a_source_edited_during_the_listing_wait_is_uploaded_with_its_new_bytes(
+    memory: Memory, small_tree: StaticTree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from preloadstorage.backends.memory import MemoryAdapter
+
+    assert memory.run().exit_code == 0
+    held = HeldListing(monkeypatch, MemoryAdapter)
+    held.between = lambda: small_tree.write("js/app.js", "console.log('edited');\n")
+    result = memory.run()
+    assert result.exit_code == 0, result.stderr
+    stored = memory.objects()
+    for name, data in local_collect(tmp_path).items():  # (the old hashed copy stays too)
+        assert stored[name] == data, name
+
+
+def test_on_a_real_server_an_edit_during_the_wait_reaches_the_bucket(
+    moto: Target, tree: StaticTree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from preloadstorage.backends.s3 import S3Adapter
+
+    bucket = moto.new_bucket()
+    assert deploy(moto, bucket).exit_code == 0
+    held = HeldListing(monkeypatch, S3Adapter)
+    edited = "pages/css/variables.css"
+    held.between = lambda: tree.path(edited).write_text(":root { --accent: #123456; }\n")
+    result = deploy(moto, bucket)
+    assert result.exit_code == 0, result.stderr
+    stored = moto.objects(bucket)
+    for key, data in prefixed(local_collect(tmp_path)).items():
+        assert stored[key] == data, key
+    assert {thread for _, thread in held.prepared} == {threading.main_thread().name}
+    names = [name for name, _ in held.prepared]
+    assert names.count(edited) == 2  # ahead, then again: the file changed after
+    assert names.count("pages/css/site.css") == 1  # prepared ahead and taken

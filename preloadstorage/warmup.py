@@ -32,6 +32,10 @@ __all__ = ["PreparedAhead", "WorkAheadMixin", "collected_sources"]
 
 _Signature = tuple[int, int, int, int, int]
 
+#: Bytes of in-memory payloads (gzipped sources) kept ahead at most: files on disk are
+#: kept as paths, but a compressed copy lives in memory until its check takes it.
+MEMORY_BUDGET = 64 * 1024 * 1024
+
 
 def collected_sources(command: Any) -> Iterator[tuple[str, Any, str]]:
     """``(prefixed path, source storage, path)`` in the order collectstatic's
@@ -73,6 +77,7 @@ class PreparedAhead:
     def __init__(self, adapter: PreloadAdapter) -> None:
         self._adapter = adapter
         self._uploads: dict[str, tuple[str, _Signature, Upload]] = {}
+        self._held = 0  # bytes of the in-memory payloads kept
         #: The work to do while waiting (the storage's ``preload_work_ahead()``).
         self.work: Callable[[], Iterator[object]] | None = None
         self._owner = threading.get_ident()  # the run is created on the command's thread
@@ -103,7 +108,9 @@ class PreparedAhead:
             upload.metadata_digest  # noqa: B018 - what the metadata check compares
         except Exception:
             return
-        if _signature(local) == before:
+        held = len(upload.payload.data) if upload.payload.data is not None else 0
+        if _signature(local) == before and self._held + held <= MEMORY_BUDGET:
+            self._held += held
             self._uploads[upload.key] = (local, before, upload)
 
     def take(self, name: str, local: str | None) -> Upload | None:
@@ -114,6 +121,8 @@ class PreparedAhead:
         if entry is None:
             return None
         prepared_from, signature, upload = entry
+        if upload.payload.data is not None:
+            self._held -= len(upload.payload.data)
         if prepared_from != local or upload.name != name or _signature(local) != signature:
             return None
         return upload

@@ -13,7 +13,9 @@ import pytest
 from django.core.files.storage import FileSystemStorage, InMemoryStorage
 from django.test import override_settings
 
+from preloadstorage import warmup
 from preloadstorage.contract import RemoteObject, Upload
+from preloadstorage.fingerprints import Payload
 from preloadstorage.mixins import PreloadMixin
 from preloadstorage.warmup import PreparedAhead, collected_sources
 from tests.conftest import Memory, StaticTree, Target, deploy, local_collect, prefixed
@@ -87,6 +89,24 @@ def test_non_local_sources_and_failures_are_left_to_the_check(
     failing = PreparedAhead(Failing())
     failing.prepare("css/a.css", local, "css/a.css")  # does not raise
     assert len(ahead) == 0 and len(failing) == 0
+
+
+def test_in_memory_payloads_kept_ahead_stay_within_the_budget(
+    local: FileSystemStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Gzipping(CountingAdapter):  # in-memory bytes, as a gzipping backend makes
+        def prepare(self, name: str, content: Any) -> Upload:
+            return Upload(name, self.key(name), Payload(data=content.read() * 2))
+
+    (Path(local.location) / "css" / "b.css").write_bytes(b"body{}")
+    monkeypatch.setattr(warmup, "MEMORY_BUDGET", 12)
+    ahead = PreparedAhead(Gzipping())
+    ahead.prepare("css/a.css", local, "css/a.css")  # 12 bytes: kept
+    ahead.prepare("css/b.css", local, "css/b.css")  # 12 more: over the budget, not kept
+    assert len(ahead) == 1
+    assert ahead.take("css/a.css", local.path("css/a.css")) is not None
+    ahead.prepare("css/b.css", local, "css/b.css")  # taken: room again
+    assert len(ahead) == 1
 
 
 def test_sources_are_walked_like_collectstatic_first_one_winning(tmp_path: Path) -> None:

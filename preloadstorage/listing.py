@@ -24,6 +24,8 @@ from .state import STATE_NAME
 
 __all__ = ["Listing"]
 
+_DONE = object()
+
 
 class Listing:
     """The objects under ``adapter.prefix()`` but the run state's, and the state's bytes."""
@@ -64,8 +66,8 @@ class Listing:
         if here:
             self._run()
         elif meanwhile is not None:
-            for _ in meanwhile:
-                if self._objects.done():
+            while not self._objects.done():
+                if next(meanwhile, _DONE) is _DONE:
                     break
         return self._objects.result()
 

@@ -140,6 +140,13 @@ class WorkAheadMixin(StorageBase):
         ``yield from super().preload_work_ahead(run)``.
         """
         ctx = find_collectstatic()  # inside the command's first exists()
-        for name, storage, path in collected_sources(ctx.command) if ctx is not None else ():
+        sources = collected_sources(ctx.command) if ctx is not None else iter(())
+        while True:
+            try:
+                name, storage, path = next(sources)
+            except StopIteration:
+                return
+            except Exception:  # a finder failing: the command's own walk reports it
+                return
             run.ahead.prepare(name, storage, path)
             yield

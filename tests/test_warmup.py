@@ -217,3 +217,24 @@ def test_on_a_real_server_an_edit_during_the_wait_reaches_the_bucket(
     names = [name for name, _ in held.prepared]
     assert names.count(edited) == 2  # ahead, then again: the file changed after
     assert names.count("pages/css/site.css") == 1  # prepared ahead and taken
+
+
+def test_a_finder_failing_during_the_work_ahead_is_left_to_the_command(
+    memory: Memory, small_tree: StaticTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from preloadstorage.backends.memory import MemoryAdapter
+
+    assert memory.run().exit_code == 0
+    raised: list[str] = []
+
+    def failing(command: Any) -> Iterator[tuple[str, Any, str]]:
+        yield "css/vars.css", FileSystemStorage(location=small_tree.dirs[0]), "css/vars.css"
+        raised.append("PermissionError")
+        raise PermissionError("a folder the finder could not read")
+
+    monkeypatch.setattr(warmup, "collected_sources", failing)
+    HeldListing(monkeypatch, MemoryAdapter)
+    result = memory.run()
+    assert result.exit_code == 0, result.stderr
+    assert raised == ["PermissionError"]
+    assert memory.writes == []

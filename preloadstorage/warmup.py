@@ -10,14 +10,16 @@ and stops as soon as the listing is in.
 
 Nothing is trusted blindly: an upload prepared ahead is used only for the same name and
 the same local file, and only while that file's ``os.stat()`` is what it was before it
-was read (size, modification and change times, inode). Anything else is prepared again,
-as it would have been without this module.
+was read (size, modification and change times, inode). A file modified within the
+second it is read is not prepared ahead (coarse timestamps could hide a second change).
+Anything else is prepared again, as it would have been without this module.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +73,13 @@ def _signature(path: str) -> _Signature | None:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
+def _racy(signature: _Signature, now_ns: int) -> bool:
+    """Whether the file was modified in the current second: on a file system with
+    coarse timestamps a second write within the same tick could leave the same
+    signature, so such a file is not prepared ahead (git's "racy" rule)."""
+    return signature[1] // 1_000_000_000 >= now_ns // 1_000_000_000
+
+
 class PreparedAhead:
     """Uploads prepared before they were asked for, each valid while its file is unchanged."""
 
@@ -99,7 +108,7 @@ class PreparedAhead:
         """
         local = local_file(storage, path)
         before = _signature(local) if local is not None else None
-        if local is None or before is None:
+        if local is None or before is None or _racy(before, time.time_ns()):
             return
         try:
             with storage.open(path) as content:

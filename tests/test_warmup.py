@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,17 @@ class CountingAdapter(FakeAdapter):
         return super().prepare(name, content)
 
 
+def _age(path: Path) -> None:
+    """Written a minute ago, as sources are when a deploy starts."""
+    old = time.time() - 60
+    os.utime(path, (old, old))
+
+
 @pytest.fixture
 def local(tmp_path: Path) -> FileSystemStorage:
     (tmp_path / "css").mkdir()
     (tmp_path / "css" / "a.css").write_bytes(b"body{}")
+    _age(tmp_path / "css" / "a.css")
     return FileSystemStorage(location=str(tmp_path))
 
 
@@ -50,6 +58,15 @@ def test_an_upload_prepared_ahead_is_taken_once_for_the_same_name_and_file(
     assert upload.payload.known_md5 is not None  # hashed ahead, not during the check
     assert ahead.take("css/a.css", local.path("css/a.css")) is None  # taken once
     assert adapter.prepared == ["css/a.css"]
+
+
+def test_a_file_changed_within_the_current_second_is_not_prepared_ahead(
+    local: FileSystemStorage,
+) -> None:
+    ahead = PreparedAhead(CountingAdapter())
+    os.utime(local.path("css/a.css"))  # just now: a second write could keep its stat
+    ahead.prepare("css/a.css", local, "css/a.css")
+    assert len(ahead) == 0
 
 
 def test_a_file_changed_after_it_was_prepared_is_prepared_again(
@@ -99,6 +116,7 @@ def test_in_memory_payloads_kept_ahead_stay_within_the_budget(
             return Upload(name, self.key(name), Payload(data=content.read() * 2))
 
     (Path(local.location) / "css" / "b.css").write_bytes(b"body{}")
+    _age(Path(local.location) / "css" / "b.css")
     monkeypatch.setattr(warmup, "MEMORY_BUDGET", 12)
     ahead = PreparedAhead(Gzipping())
     ahead.prepare("css/a.css", local, "css/a.css")  # 12 bytes: kept
@@ -142,12 +160,14 @@ class HeldListing:
         self.done = threading.Event()
         self.between: Any = None
         self.prepared: list[tuple[str, str]] = []
-        self.hook_threads: set[str] = set()
+        #: What was prepared during the work ahead.
+        self.ahead: list[str] = []
         work, listing = PreloadMixin.preload_work_ahead, adapter_class.list
         prepare = adapter_class.prepare
 
         def work_ahead(storage: Any, run: Any) -> Iterator[None]:
             yield from work(storage, run)
+            self.ahead = [name for name, _ in self.prepared]
             if self.between is not None:
                 self.between()
             self.done.set()
@@ -172,11 +192,13 @@ def test_an_unchanged_rerun_prepares_each_source_once_on_the_command_thread(
 
     assert memory.run().exit_code == 0
     before = memory.objects(state=True)
+    small_tree.age()
     held = HeldListing(monkeypatch, MemoryAdapter)
     result = memory.run()
     assert result.exit_code == 0, result.stderr
     assert memory.writes == []
     sources = ["css/base.css", "css/vars.css", "img/a.png", "js/app.js"]
+    assert sorted(n for n in held.ahead if n in sources) == sources  # all during the wait
     names = [name for name, _ in held.prepared]
     assert sorted(n for n in names if n in sources) == sources  # once each: taken, not redone
     assert {thread for _, thread in held.prepared} == {threading.main_thread().name}
@@ -189,10 +211,12 @@ def test_a_source_edited_during_the_listing_wait_is_uploaded_with_its_new_bytes(
     from preloadstorage.backends.memory import MemoryAdapter
 
     assert memory.run().exit_code == 0
+    small_tree.age()
     held = HeldListing(monkeypatch, MemoryAdapter)
     held.between = lambda: small_tree.write("js/app.js", "console.log('edited');\n")
     result = memory.run()
     assert result.exit_code == 0, result.stderr
+    assert "js/app.js" in held.ahead  # prepared with the old bytes, then edited
     stored = memory.objects()
     for name, data in local_collect(tmp_path).items():  # (the old hashed copy stays too)
         assert stored[name] == data, name
@@ -208,6 +232,7 @@ def test_on_a_real_server_an_edit_during_the_wait_reaches_the_bucket(
     held = HeldListing(monkeypatch, S3Adapter)
     edited = "pages/css/variables.css"
     held.between = lambda: tree.path(edited).write_text(":root { --accent: #123456; }\n")
+    tree.age()
     result = deploy(moto, bucket)
     assert result.exit_code == 0, result.stderr
     stored = moto.objects(bucket)
@@ -215,6 +240,7 @@ def test_on_a_real_server_an_edit_during_the_wait_reaches_the_bucket(
         assert stored[key] == data, key
     assert {thread for _, thread in held.prepared} == {threading.main_thread().name}
     names = [name for name, _ in held.prepared]
+    assert edited in held.ahead and "pages/css/site.css" in held.ahead
     assert names.count(edited) == 2  # ahead, then again: the file changed after
     assert names.count("pages/css/site.css") == 1  # prepared ahead and taken
 

@@ -12,7 +12,8 @@ backend's :class:`~preloadstorage.contract.PreloadAdapter` (see
 What differs from the plain backend, and only while ``collectstatic`` runs:
 
 - ``exists()``, ``size()``, ``get_modified_time()`` and ``listdir()`` are answered from
-  one listing of the storage's prefix, taken on first need.
+  one listing of the storage's prefix, started when the storage is created; while the
+  first ``exists()`` waits for it, the sources are prepared ahead (``warmup``).
 - ``get_modified_time()`` reports the bucket's copy as new enough exactly when its bytes
   equal the source's, so the stock command skips unchanged files whatever their mtime,
   and copies changed ones even when the bucket's copy is newer.
@@ -27,7 +28,7 @@ What differs from the plain backend, and only while ``collectstatic`` runs:
 Outside collectstatic every method is the backend's own, so a web process rendering
 ``{% static %}`` never lists the bucket. Other mixins (``LocalManifestMixin``) reuse the
 barrier through :meth:`PreloadMixin.preload_save`, :meth:`PreloadMixin.preload_barrier`
-and the :meth:`PreloadMixin.preload_before_deletes` hook.
+and the ``preload_before_deletes()`` and ``preload_work_ahead()`` hooks.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ _Signature = tuple[int, int, int, int, int]
 #: Bytes of in-memory payloads (gzipped sources) kept ahead at most: files on disk are
 #: kept as paths, but a compressed copy lives in memory until its check takes it.
 MEMORY_BUDGET = 64 * 1024 * 1024
+#: Uploads kept ahead at most (~1.7 KB each): a huge tree's work ahead stops there.
+MAX_AHEAD = 10_000
 
 
 def collected_sources(command: Any) -> Iterator[tuple[str, Any, str]]:
@@ -100,6 +102,10 @@ class PreparedAhead:
     def __len__(self) -> int:
         return len(self._uploads)
 
+    @property
+    def full(self) -> bool:
+        return len(self._uploads) >= MAX_AHEAD
+
     def prepare(self, name: str, storage: Any, path: str) -> None:
         """Prepare ``name``'s upload from ``storage``'s local ``path``, digests included.
 
@@ -150,7 +156,7 @@ class WorkAheadMixin(StorageBase):
         """
         ctx = find_collectstatic()  # inside the command's first exists()
         sources = collected_sources(ctx.command) if ctx is not None else iter(())
-        while True:
+        while not run.ahead.full:
             try:
                 name, storage, path = next(sources)
             except StopIteration:

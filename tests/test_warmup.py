@@ -127,6 +127,20 @@ def test_in_memory_payloads_kept_ahead_stay_within_the_budget(
     assert len(ahead) == 1
 
 
+def test_the_work_ahead_stops_at_max_ahead_uploads(
+    memory: Memory, small_tree: StaticTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from preloadstorage.backends.memory import MemoryAdapter
+
+    assert memory.run().exit_code == 0
+    small_tree.age()
+    monkeypatch.setattr(warmup, "MAX_AHEAD", 2)
+    held = HeldListing(monkeypatch, MemoryAdapter)
+    result = memory.run()
+    assert result.exit_code == 0, result.stderr
+    assert len(held.ahead) == 2 and memory.writes == []
+
+
 def test_sources_are_walked_like_collectstatic_first_one_winning(tmp_path: Path) -> None:
     first, second = tmp_path / "one", tmp_path / "two"
     for folder in (first, second):

@@ -63,7 +63,7 @@ def local_file(storage: Any, path: str) -> str | None:
     """The local file ``storage`` keeps ``path`` in, or ``None`` (not a local storage)."""
     try:
         return str(storage.path(path))
-    except (NotImplementedError, AttributeError, ValueError):
+    except Exception:  # NotImplementedError, SuspiciousFileOperation...: not prepared ahead
         return None
 
 

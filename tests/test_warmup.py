@@ -18,7 +18,7 @@ from preloadstorage import warmup
 from preloadstorage.contract import RemoteObject, Upload
 from preloadstorage.fingerprints import Payload
 from preloadstorage.mixins import PreloadMixin
-from preloadstorage.warmup import PreparedAhead, collected_sources
+from preloadstorage.warmup import PreparedAhead, collected_sources, local_file
 from tests.conftest import Memory, StaticTree, Target, deploy, local_collect, prefixed
 from tests.test_sync import FakeAdapter
 
@@ -106,6 +106,10 @@ def test_non_local_sources_and_failures_are_left_to_the_check(
     failing = PreparedAhead(Failing())
     failing.prepare("css/a.css", local, "css/a.css")  # does not raise
     assert len(ahead) == 0 and len(failing) == 0
+    # A path the storage refuses to map (Django raises SuspiciousFileOperation) is no
+    # local file: nothing prepared, nothing raised, nothing taken.
+    ahead.prepare("../outside.css", local, "../outside.css")
+    assert len(ahead) == 0 and local_file(local, "../outside.css") is None
 
 
 def test_in_memory_payloads_kept_ahead_stay_within_the_budget(

@@ -21,6 +21,7 @@ from ..contract import RETRY_ALONE, MaybeMissing, PreloadAdapter, RemoteObject, 
 from ..fingerprints import Payload, b64
 from ..manifest import LocalManifestMixin
 from ..mixins import PreloadMixin
+from . import _azure_listing as azure_listing
 from ._azure import ShortRetry, counting_hook, explain, pool_options, refused
 
 __all__ = [
@@ -73,14 +74,12 @@ class AzureAdapter(PreloadAdapter):
     # -- reading state ----------------------------------------------------------------
     def list(self) -> Iterator[RemoteObject]:
         storage = self.storage
+        chained = (storage.client_options or {}).get("raw_response_hook")
         try:  # one paginated listing; each item has its content settings and metadata
-            blobs = storage.client.list_blobs(
-                name_starts_with=self.prefix() or None,
-                include=["metadata"],
-                results_per_page=self.page_size,
-                timeout=storage.timeout,
+            blobs = azure_listing.blobs(
+                storage.client, self.prefix() or None, self.page_size, storage.timeout, chained
             )
-            yield from map(_remote, blobs)
+            yield from map(_listed, blobs)
         except (az.AzureError, ValueError) as exc:
             raise self.explain(exc, "list") from exc
 
@@ -224,13 +223,15 @@ def _modified(written: Mapping[str, Any] | None) -> datetime:
 
 
 def _remote(blob: Any) -> RemoteObject:
-    settings = blob.content_settings
-    md5 = settings.content_md5 if settings else None
-    metadata = {field: getattr(settings, field, None) for field in CONTENT_SETTINGS}
-    metadata["metadata"] = dict(blob.metadata or {})
-    modified = blob.last_modified or datetime.now(timezone.utc)
-    fingerprint = _fingerprint(bytes(md5)) if md5 else None
-    return RemoteObject(blob.name, int(blob.size or 0), modified, fingerprint, metadata)
+    return _listed(azure_listing.from_sdk(blob))
+
+
+def _listed(blob: dict[str, Any]) -> RemoteObject:
+    metadata = {field: blob[field] for field in CONTENT_SETTINGS}
+    metadata["metadata"] = dict(blob["metadata"])
+    modified = blob["last_modified"] or datetime.now(timezone.utc)
+    fingerprint = _fingerprint(blob["md5"]) if blob["md5"] else None
+    return RemoteObject(blob["name"], blob["size"], modified, fingerprint, metadata)
 
 
 # -- the storage ------------------------------------------------------------------------

@@ -130,6 +130,7 @@ DJ60_TESTS=(tests/test_mixins.py tests/test_manifest_local.py tests/test_command
     tests/test_contract.py tests/test_sync.py tests/test_cache.py tests/test_conf.py
     tests/test_docs.py tests/test_errors.py tests/test_fingerprints.py tests/test_listing.py
     tests/test_pool.py tests/test_barrier.py tests/test_hooks.py tests/test_warmup.py
+    tests/test_azure_listing.py
     tests/test_conformance.py tests/test_proof.py tests/test_s3.py tests/test_reliability.py)
 dj60() {
     PRELOADSTORAGE_TARGETS=moto pytest_tier dj60 .venv-dj6 -m "not slow" "${DJ60_TESTS[@]}" "$@"

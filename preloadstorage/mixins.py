@@ -54,11 +54,10 @@ from .command import (
 from .conf import check_option_names, check_option_values, default_settings
 from .contract import MaybeMissing, PreloadAdapter, RemoteObject
 from .errors import SyncFailed, check_source, unreadable_source
-from .fingerprints import local_path
 from .hooks import CachePolicyMixin, LocalURLMixin, StorageBase
 from .listing import Listing
 from .sync import RunOptions, SyncRun
-from .warmup import WorkAheadMixin, local_file
+from .warmup import WorkAheadMixin
 
 __all__ = ["PostProcessResult", "PreloadMixin"]  # PostProcessResult: from .barrier
 
@@ -243,7 +242,7 @@ class PreloadMixin(
         # by content, which is what "modified" should have meant all along.
         source_storage, source_path = ctx.source
         try:
-            upload = run.ahead.take(name, local_file(source_storage, source_path))
+            upload = run.ahead.take_source(name, source_storage, source_path)
             if upload is None:
                 with source_storage.open(source_path) as content:
                     upload = self.preload_adapter.prepare(name, content)
@@ -273,7 +272,7 @@ class PreloadMixin(
         key = adapter.key(name)
         upload = (
             run.prepared.pop(key, None)
-            or run.ahead.take(name, local_path(content))
+            or run.ahead.take_content(name, content)
             or adapter.prepare(name, content)
         )
         current = run.cache.current(key)

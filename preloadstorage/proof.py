@@ -33,6 +33,7 @@ from django.core.files.base import ContentFile
 
 from . import __version__
 from .sync import SyncRun
+from .warmup import local_file
 
 __all__ = ["inputs_digest", "record", "replay", "verify"]
 
@@ -151,10 +152,8 @@ def inputs_digest(
 def _source_md5(source_storage: Any, path: str, known: Mapping[str, bytes]) -> bytes:
     """The MD5 of a source: the one the collect phase's content check computed for
     the same local file in this run, or read now."""
-    try:
-        md5 = known.get(source_storage.path(path))
-    except NotImplementedError:  # not a local storage
-        md5 = None
+    local = local_file(source_storage, path)
+    md5 = known.get(local) if local is not None else None
     if md5 is not None:
         return md5
     source = hashlib.md5(usedforsecurity=False)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .command import find_collectstatic
 from .contract import PreloadAdapter, Upload
+from .fingerprints import local_path
 from .hooks import StorageBase
 
 if TYPE_CHECKING:
@@ -128,6 +129,14 @@ class PreparedAhead:
             self._held += held
             self._uploads[upload.key] = (local, before, upload)
 
+    def take_source(self, name: str, storage: Any, path: str) -> Upload | None:
+        """:meth:`take` for a finder's source (its local path looked up only if needed)."""
+        return self.take(name, local_file(storage, path)) if self._uploads else None
+
+    def take_content(self, name: str, content: Any) -> Upload | None:
+        """:meth:`take` for what ``_save()`` received."""
+        return self.take(name, local_path(content)) if self._uploads else None
+
     def take(self, name: str, local: str | None) -> Upload | None:
         """The upload prepared for ``name`` from the file ``local``, if still valid."""
         if local is None or not self._uploads:
@@ -159,9 +168,7 @@ class WorkAheadMixin(StorageBase):
         while not run.ahead.full:
             try:
                 name, storage, path = next(sources)
-            except StopIteration:
-                return
-            except Exception:  # a finder failing: the command's own walk reports it
+            except Exception:  # the end, or a finder failing (the command's walk reports it)
                 return
             run.ahead.prepare(name, storage, path)
             yield

@@ -21,10 +21,10 @@ from typing import Any
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
-__all__ = ["blobs", "from_sdk"]
+__all__ = ["SETTINGS_TAGS", "blobs", "from_sdk"]
 
-#: ``Properties`` children that become content settings, by ``ContentSettings`` field.
-_SETTINGS = {
+#: ``ContentSettings`` fields the engine compares, and the ``Properties`` child of each.
+SETTINGS_TAGS = {
     "content_type": "Content-Type",
     "content_encoding": "Content-Encoding",
     "content_language": "Content-Language",
@@ -97,7 +97,7 @@ def _blob(element: ElementTree.Element) -> dict[str, Any]:
         return found.text if found is not None else None
 
     metadata = element.find("Metadata")
-    blob: dict[str, Any] = {field: prop(tag) or None for field, tag in _SETTINGS.items()}
+    blob: dict[str, Any] = {field: prop(tag) or None for field, tag in SETTINGS_TAGS.items()}
     blob.update(
         name=text,
         size=int(prop("Content-Length") or 0),
@@ -111,7 +111,7 @@ def _blob(element: ElementTree.Element) -> dict[str, Any]:
 def from_sdk(blob: Any) -> dict[str, Any]:
     """The same fields from the SDK's ``BlobProperties`` (``get_blob_properties()``)."""
     settings = blob.content_settings
-    found = {field: getattr(settings, field, None) for field in _SETTINGS}
+    found = {field: getattr(settings, field, None) for field in SETTINGS_TAGS}
     md5 = settings.content_md5 if settings else None
     found.update(
         name=blob.name,

@@ -36,13 +36,7 @@ _TRANSIENT = {408, 429, 500, 502, 503, 504}
 _RETRY_OPTIONS = {"retry_policy", "retry_total", "initial_backoff", "increment_base"}
 #: The content settings the stock ``_save()`` gives a blob (``ContentSettings`` fields;
 #: Content-MD5 is the bytes' own, not metadata). Set Blob Properties replaces all of them.
-CONTENT_SETTINGS = (
-    "content_type",
-    "content_encoding",
-    "content_language",
-    "content_disposition",
-    "cache_control",
-)
+CONTENT_SETTINGS = tuple(azure_listing.SETTINGS_TAGS)
 
 
 # -- the adapter --------------------------------------------------------------------------

@@ -92,6 +92,36 @@ def test_another_name_or_file_never_gets_the_prepared_upload(
     assert ahead.take("css/a.css", None) is None
 
 
+def test_a_source_is_taken_only_from_the_local_file_it_was_prepared_from(
+    local: FileSystemStorage, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"  # another finder's storage holding the same name
+    (other / "css").mkdir(parents=True)
+    (other / "css" / "a.css").write_bytes(b"body{}")
+    ahead = PreparedAhead(CountingAdapter())
+    ahead.prepare("css/a.css", local, "css/a.css")
+    assert (
+        ahead.take_source("css/a.css", FileSystemStorage(location=str(other)), "css/a.css") is None
+    )
+    ahead.prepare("css/a.css", local, "css/a.css")
+    upload = ahead.take_source("css/a.css", local, "css/a.css")
+    assert upload is not None and upload.payload.read() == b"body{}"
+
+
+def test_a_file_replaced_by_another_with_the_same_size_and_times_is_prepared_again(
+    local: FileSystemStorage, tmp_path: Path
+) -> None:
+    ahead = PreparedAhead(CountingAdapter())
+    path = local.path("css/a.css")
+    ahead.prepare("css/a.css", local, "css/a.css")
+    stat = os.stat(path)
+    other = tmp_path / "other.css"
+    other.write_bytes(b"body{X")  # same size, other bytes
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(other, path)  # a new inode under the same name (git checkout, rsync)
+    assert ahead.take_source("css/a.css", local, "css/a.css") is None
+
+
 def test_non_local_sources_and_failures_are_left_to_the_check(
     local: FileSystemStorage,
 ) -> None:

@@ -1,0 +1,143 @@
+#!/usr/bin/env python
+"""The floor under an unchanged re-run: what collectstatic pays before preloadstorage
+does anything, measured the way ``bench.py`` measures the re-run itself.
+
+    python benchmarks/floor.py --tree large                     # S3 on moto
+    python benchmarks/floor.py --tree large --server seaweedfs --repeat 7
+    python benchmarks/floor.py --tree large --backend azure
+
+Deploys the tree once with preloadstorage, then runs these, interleaved, each in a
+fresh process (``--repeat`` rounds; medians reported):
+
+- ``start-up``: ``manage.py shell -c pass``, bench.py's bare start-up;
+- ``stock storage``: the same plus the *stock* django-storages manifest storage built
+  with the same OPTIONS (importing the SDK, creating its client, reading the manifest:
+  one GET), which any storage subclassing it pays before its first file;
+- ``Django's loop``: start-up plus Django's own collect loop over every source,
+  against a storage that needs no request and answers "unchanged" for every file;
+- ``preloadstorage re-run``: the unchanged ``manage.py collectstatic --noinput``.
+
+The first three are paid by every django-storages backend, stock included; what the
+re-run adds above their sum is preloadstorage's own work (the listing, reading and
+hashing each source, the checks and the proof).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from django.core.files.storage import Storage
+
+#: Created in the measured process (``PYTHONPATH`` holds benchmarks/): see ``LOOP``.
+NO_COPY = "floor.NoCopyStorage"
+
+LOOP = f"""
+from django.core.management import call_command
+from django.test import override_settings
+storages = {{"staticfiles": {{"BACKEND": "{NO_COPY}"}}}}
+with override_settings(STORAGES=storages):
+    call_command("collectstatic", "--noinput", verbosity=0)
+"""
+STOCK = "from django.core.files.storage import storages; storages['staticfiles']"
+
+
+class NoCopyStorage(Storage):
+    """Every file exists and is newer than its source; nothing is post-processed."""
+
+    def exists(self, name: str) -> bool:
+        return True
+
+    def get_modified_time(self, name: str) -> datetime:
+        return datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+    def post_process(self, paths: Any, dry_run: bool = False, **options: Any) -> Any:
+        yield from ()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import bench
+    from backends import CATEGORIES, make_backend
+    from variants import VARIANTS, run_collectstatic, run_manage
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("s3", "gcs", "azure"), default="s3")
+    parser.add_argument("--server", choices=("moto", "seaweedfs"), default="moto")
+    parser.add_argument("--tree", choices=("example", "large"), default="large")
+    parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    options = ["--backend", args.backend, "--server", args.server, "--tree", args.tree]
+    bench_args = bench.parse_args([*options, "--delay", str(args.delay)])
+    backend = make_backend(args.backend, args.server, args.delay)
+    backend.start()
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            runner = bench.Bench(bench_args, backend, Path(work))
+            backend.create_bucket("floor")
+            variants = VARIANTS[args.backend]
+            env = runner.env(variants["preload"], "floor")
+            stock_env = runner.env(variants["stock"], "floor")
+            project, cwd, timeout = runner.project, Path(work), bench_args.timeout
+
+            def shell(code: str, env: dict[str, str]) -> float:
+                result = run_manage(
+                    sys.executable, project, ("shell", "-c", code), env, cwd, timeout
+                )
+                if result.returncode != 0:
+                    raise SystemExit(f"manage.py shell -c failed:\n{result.output[-3000:]}")
+                return result.wall
+
+            listing: list[float] = []  # seconds the server took to answer each re-run's listing
+
+            def rerun() -> float:
+                backend.proxy.reset()
+                result = run_collectstatic(sys.executable, project, env, cwd, timeout)
+                if result.returncode != 0:
+                    raise SystemExit(f"collectstatic failed:\n{result.output[-3000:]}")
+                seconds = backend.proxy.upstream_seconds
+                listing.append(sum(seconds.get(op, 0.0) for op in CATEGORIES["List"]))
+                return result.wall
+
+            rerun()  # the first deploy
+            measures = {
+                "start-up": lambda: shell("pass", env),
+                "stock storage": lambda: shell(STOCK, stock_env),
+                "Django's loop": lambda: shell(LOOP, env),
+                "preloadstorage re-run": rerun,
+            }
+            walls: dict[str, list[float]] = {name: [] for name in measures}
+            for _ in range(args.repeat):
+                for name, measure in measures.items():
+                    walls[name].append(measure())
+    finally:
+        backend.stop()
+    report(walls, statistics.median(listing[1:]), args)
+
+
+def report(walls: dict[str, list[float]], listing: float, args: argparse.Namespace) -> None:
+    median = {name: statistics.median(values) for name, values in walls.items()}
+    start = median["start-up"]
+    where = args.backend if args.backend != "s3" else f"s3 on {args.server}"
+    print(
+        f"# unchanged re-run floor: {where}, {args.delay * 1000:.0f} ms per request, "
+        f"tree {args.tree}, {args.repeat} rounds (medians, wall seconds)"
+    )
+    for name, values in walls.items():
+        runs = ", ".join(f"{v:.2f}" for v in values)
+        print(f"  {name:22s} {median[name]:6.2f}  (+{median[name] - start:.2f})   [{runs}]")
+    floor = start + (median["stock storage"] - start) + (median["Django's loop"] - start)
+    print(
+        f"  floor: start-up + stock storage + Django's loop = {floor:.2f} s "
+        f"(+{floor - start:.2f}); the re-run is +{median['preloadstorage re-run'] - floor:.2f}"
+        f" s above it; the server took {listing:.2f} s to answer the re-run's listing"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -87,6 +87,11 @@ def operation_counts(proxy: RecordingProxy) -> Counter[str]:
     return +counts  # without the zeros
 
 
+def listing_seconds(proxy: RecordingProxy) -> float:
+    """How long the server took to answer the listing requests the proxy recorded."""
+    return sum(proxy.upstream_seconds.get(op, 0.0) for op in CATEGORIES["List"])
+
+
 def categorize(counts: Counter[str]) -> dict[str, int]:
     """Requests per table column; whatever fits none goes to "other"."""
     out = {name: sum(counts.get(op, 0) for op in ops) for name, ops in CATEGORIES.items()}

@@ -27,10 +27,10 @@ from pathlib import Path
 import tree
 from backends import (
     BULK_OPERATIONS,
-    CATEGORIES,
     OBJECT_WRITES,
     Backend,
     categorize,
+    listing_seconds,
     make_backend,
     operation_counts,
 )
@@ -349,7 +349,7 @@ class Bench:
         op_counts = operation_counts(proxy)
         counts = dict(op_counts)
         errors = sum(1 for record in proxy.records if record[3] >= 400 or record[3] == 0)
-        list_server = sum(proxy.upstream_seconds.get(op, 0.0) for op in CATEGORIES["List"])
+        list_server = listing_seconds(proxy)
         shutil.rmtree(cwd, ignore_errors=True)
         check = self.verify(bucket, expected, variant)
         cdn_requests: dict[str, int] | None = None

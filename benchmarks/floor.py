@@ -13,8 +13,9 @@ fresh process (``--repeat`` rounds; medians reported):
 - ``stock storage``: the same plus the *stock* django-storages manifest storage built
   with the same OPTIONS (importing the SDK, creating its client, reading the manifest:
   one GET), which any storage subclassing it pays before its first file;
-- ``Django's loop``: start-up plus Django's own collect loop over every source,
-  against a storage that needs no request and answers "unchanged" for every file;
+- ``Django's loop``: ``manage.py collectstatic --noinput`` against a storage that needs
+  no request and answers "unchanged" for every file (``floor_settings.py``): start-up
+  plus Django's own collect loop over every source;
 - ``preloadstorage re-run``: the unchanged ``manage.py collectstatic --noinput``.
 
 The first three are paid by every django-storages backend, stock included; what the
@@ -34,16 +35,8 @@ from typing import Any
 
 from django.core.files.storage import Storage
 
-#: Created in the measured process (``PYTHONPATH`` holds benchmarks/): see ``LOOP``.
-NO_COPY = "floor.NoCopyStorage"
-
-LOOP = f"""
-from django.core.management import call_command
-from django.test import override_settings
-storages = {{"staticfiles": {{"BACKEND": "{NO_COPY}"}}}}
-with override_settings(STORAGES=storages):
-    call_command("collectstatic", "--noinput", verbosity=0)
-"""
+#: ``manage.py collectstatic`` with ``NoCopyStorage`` (floor_settings.py): Django's loop.
+LOOP_SETTINGS = "floor_settings"
 STOCK = "from django.core.files.storage import storages; storages['staticfiles']"
 
 
@@ -62,7 +55,7 @@ class NoCopyStorage(Storage):
 
 def main(argv: list[str] | None = None) -> None:
     import bench
-    from backends import CATEGORIES, make_backend
+    from backends import listing_seconds, make_backend
     from variants import VARIANTS, run_collectstatic, run_manage
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -83,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             variants = VARIANTS[args.backend]
             env = runner.env(variants["preload"], "floor")
             stock_env = runner.env(variants["stock"], "floor")
+            loop_env = {**env, "DJANGO_SETTINGS_MODULE": LOOP_SETTINGS}
             project, cwd, timeout = runner.project, Path(work), bench_args.timeout
 
             def shell(code: str, env: dict[str, str]) -> float:
@@ -93,22 +87,25 @@ def main(argv: list[str] | None = None) -> None:
                     raise SystemExit(f"manage.py shell -c failed:\n{result.output[-3000:]}")
                 return result.wall
 
+            def collect(env: dict[str, str] = env) -> float:
+                result = run_collectstatic(sys.executable, project, env, cwd, timeout)
+                if result.returncode != 0:
+                    raise SystemExit(f"collectstatic failed:\n{result.output[-3000:]}")
+                return result.wall
+
             listing: list[float] = []  # seconds the server took to answer each re-run's listing
 
             def rerun() -> float:
                 backend.proxy.reset()
-                result = run_collectstatic(sys.executable, project, env, cwd, timeout)
-                if result.returncode != 0:
-                    raise SystemExit(f"collectstatic failed:\n{result.output[-3000:]}")
-                seconds = backend.proxy.upstream_seconds
-                listing.append(sum(seconds.get(op, 0.0) for op in CATEGORIES["List"]))
-                return result.wall
+                wall = collect()
+                listing.append(listing_seconds(backend.proxy))
+                return wall
 
-            rerun()  # the first deploy
+            collect()  # the first deploy
             measures = {
                 "start-up": lambda: shell("pass", env),
                 "stock storage": lambda: shell(STOCK, stock_env),
-                "Django's loop": lambda: shell(LOOP, env),
+                "Django's loop": lambda: collect(loop_env),
                 "preloadstorage re-run": rerun,
             }
             walls: dict[str, list[float]] = {name: [] for name in measures}
@@ -117,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
                     walls[name].append(measure())
     finally:
         backend.stop()
-    report(walls, statistics.median(listing[1:]), args)
+    report(walls, statistics.median(listing), args)
 
 
 def report(walls: dict[str, list[float]], listing: float, args: argparse.Namespace) -> None:
@@ -130,12 +127,12 @@ def report(walls: dict[str, list[float]], listing: float, args: argparse.Namespa
     )
     for name, values in walls.items():
         runs = ", ".join(f"{v:.2f}" for v in values)
-        print(f"  {name:22s} {median[name]:6.2f}  (+{median[name] - start:.2f})   [{runs}]")
+        print(f"  {name:22s} {median[name]:6.2f}  ({median[name] - start:+.2f})   [{runs}]")
     floor = start + (median["stock storage"] - start) + (median["Django's loop"] - start)
     print(
         f"  floor: start-up + stock storage + Django's loop = {floor:.2f} s "
-        f"(+{floor - start:.2f}); the re-run is +{median['preloadstorage re-run'] - floor:.2f}"
-        f" s above it; the server took {listing:.2f} s to answer the re-run's listing"
+        f"({floor - start:+.2f}); the re-run is {median['preloadstorage re-run'] - floor:+.2f}"
+        f" s from it; the server took {listing:.2f} s to answer the re-run's listing"
     )
 
 

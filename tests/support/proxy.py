@@ -17,6 +17,8 @@ What it takes to be transparent to the SDKs (each one cost time to find):
 * ``Transfer-Encoding: chunked`` request bodies are de-chunked and sent with a
   Content-Length; boto3's ``aws-chunked`` *content* encoding is left alone (it is part of
   the signed payload and comes with a Content-Length).
+* A request whose body is cut short (the client killed or reset mid-upload) is dropped,
+  never forwarded: real servers never store a partial body, and moto stores one as given.
 * Absolute URLs that point at the upstream (fake-gcs-server's resumable-upload
   ``Location`` and ``mediaLink``) are rewritten to the proxy, or later requests would
   silently bypass it.
@@ -622,19 +624,28 @@ class _Handler(BaseHTTPRequestHandler):
             if "chunked" in encoding:
                 return self._read_chunked()
             length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length > 0 else b""
+            return self._read_exactly(length) if length > 0 else b""
         except (ValueError, OSError):
+            # Also a client gone mid-body (killed, reset): a real server never acts on a
+            # request cut short, so neither is it forwarded (forwarding what arrived, with
+            # a new Content-Length, would store a truncated object).
             self.close_connection = True
             return None
+
+    def _read_exactly(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) != size:
+            raise ConnectionAbortedError(f"request body cut short: {len(data)} of {size} bytes")
+        return data
 
     def _read_chunked(self) -> bytes:
         chunks: list[bytes] = []
         while True:
             line = self.rfile.readline(65537)
-            size = int(line.split(b";", 1)[0].strip(), 16)
+            size = int(line.split(b";", 1)[0].strip(), 16)  # ValueError at EOF too
             if size == 0:
                 break
-            chunks.append(self.rfile.read(size))
+            chunks.append(self._read_exactly(size))
             self.rfile.readline()  # CRLF after the chunk
         # Trailer fields (if any) end with an empty line; they are dropped: S3 and the
         # emulators only accept checksum trailers inside aws-chunked bodies anyway.

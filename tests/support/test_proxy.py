@@ -280,6 +280,35 @@ def test_expect_100_continue(upstream: Upstream) -> None:
     assert "expect" not in upstream.requests[0][2]
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        # headers, 100 Continue, then the client dies before the body
+        b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel",
+        b"PUT /b/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+        b"PUT /b/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n",
+    ],
+    ids=["no-body", "short-body", "short-chunk", "no-last-chunk"],
+)
+def test_a_body_cut_short_is_never_forwarded(upstream: Upstream, request_bytes: bytes) -> None:
+    # What a SIGKILLed collectstatic leaves: forwarding what arrived would have the
+    # server store a truncated object that no real server ever stores.
+    with RecordingProxy(upstream.endpoint) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+            sock.sendall(request_bytes)
+            if b"Expect" in request_bytes:
+                assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue\r\n")
+        deadline = time.monotonic() + 5
+        while proxy._clients and time.monotonic() < deadline:  # the handler has finished
+            time.sleep(0.01)
+        conn = _connection(proxy)  # the proxy still serves the next client
+        conn.request("PUT", "/b/k", body=b"hello")
+        assert conn.getresponse().status == 200
+    assert [body for *_, body in upstream.requests] == [b"hello"]
+    assert [status for *_, status in proxy.records] == [200]  # the cut one is not counted
+
+
 def test_upstream_closing_idle_connections_is_retried_once() -> None:
     upstream = Upstream(close_after_response=True)
     try:

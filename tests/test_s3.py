@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.core.files.base import ContentFile
 
+from preloadstorage.backends._s3_sdk import copy_args
 from preloadstorage.backends.s3 import PreloadingS3ManifestStorage, PreloadingS3Storage, S3Adapter
 from preloadstorage.contract import RETRY_ALONE, MaybeMissing, RemoteObject
 from preloadstorage.state import STATE_NAME
@@ -462,7 +463,7 @@ def test_upload_metadata_is_what_the_settings_give() -> None:
     }
     json.dumps(upload.metadata)
     assert upload.params["ExpectedBucketOwner"] == "123" and upload.trusted
-    copy = adapter(storage)._copy_args(upload.params)
+    copy = copy_args(adapter(storage).client, upload.params)
     assert copy["MetadataDirective"] == copy["TaggingDirective"] == "REPLACE"
     assert copy["Expires"] == expires and copy["ACL"] == "public-read"
 

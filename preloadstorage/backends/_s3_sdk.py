@@ -2,7 +2,8 @@
 
 django-storages and s3transfer have no public API for the helpers below; each is pinned
 by a test in tests/test_s3.py that fails loudly when a release moves it. The botocore
-``before-send`` handler drops ``Expect: 100-continue`` from small uploads.
+``before-send`` handler drops ``Expect: 100-continue`` from small uploads; CopyObject's
+arguments come from botocore's service model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 __all__ = [
     "adjust_chunksize",
     "compress",
+    "copy_args",
     "download_params",
     "no_expect_for_small_bodies",
     "write_parameters",
@@ -30,6 +32,21 @@ def write_parameters(storage: Any, key: str, content: Any) -> dict[str, Any]:
 def compress(storage: Any, raw: Any) -> Any:
     """``S3Storage._save()``'s gzip compressor (same bytes, so the same ETag)."""
     return storage._compress_content(raw)
+
+
+_NOT_COPY = frozenset({"Bucket", "Key", "CopySource", "MetadataDirective", "TaggingDirective"})
+
+
+def copy_args(client: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """CopyObject's arguments that rewrite an object's metadata to ``params``: the write
+    parameters botocore's model of CopyObject takes, with the directives set to
+    REPLACE (metadata, and tags when there are any)."""
+    members = client.meta.service_model.operation_model("CopyObject").input_shape.members
+    args = {k: v for k, v in params.items() if k in members and k not in _NOT_COPY}
+    args["MetadataDirective"] = "REPLACE"
+    if "Tagging" in args:
+        args["TaggingDirective"] = "REPLACE"
+    return args
 
 
 def download_params(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ._s3_errors import explain, status_and_code
 from ._s3_parts import multipart_matches
 from ._s3_sdk import adjust_chunksize as _adjust_chunksize
 from ._s3_sdk import compress as _compress
+from ._s3_sdk import copy_args as _copy_args
 from ._s3_sdk import download_params as _download_params
 from ._s3_sdk import no_expect_for_small_bodies as _no_expect_for_small_bodies
 from ._s3_sdk import write_parameters as _write_parameters
@@ -213,7 +214,7 @@ class S3Adapter(PreloadAdapter):
     def update_metadata(self, remote: RemoteObject, upload: Upload) -> RemoteObject:
         """CopyObject onto itself, metadata and ACL replaced: with no ACL configured the
         object gets the bucket's default (private), as a fresh PutObject would."""
-        args = self._copy_args(upload.params)
+        args = _copy_args(self.client, upload.params)
         source = {"Bucket": self.bucket, "Key": remote.key}
         if remote.size <= _COPY_LIMIT:
             response = self.client.copy_object(
@@ -229,22 +230,11 @@ class S3Adapter(PreloadAdapter):
         modified = modified or datetime.now(timezone.utc)
         return RemoteObject(remote.key, remote.size, modified, s3_listing.etag(etag))
 
-    def _copy_args(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        members = self.client.meta.service_model.operation_model("CopyObject").input_shape.members
-        args = {k: v for k, v in params.items() if k in members and k not in _NOT_COPY}
-        args["MetadataDirective"] = "REPLACE"
-        if "Tagging" in args:
-            args["TaggingDirective"] = "REPLACE"
-        return args
-
     def delete_one(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def delete_batch(self, keys: Sequence[str]) -> Mapping[str, BaseException | None] | None:
         return delete_batch(self.client, self.bucket, keys)
-
-
-_NOT_COPY = frozenset({"Bucket", "Key", "CopySource", "MetadataDirective", "TaggingDirective"})
 
 
 # -- the storages ------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ The product promise is that users keep the *stock* command, so the storage has n
 telling it that a collectstatic run started, which source file a ``get_modified_time()``
 call is about, or whether ``post_process()`` (our upload barrier) will be called. The
 call stack knows all three: this module looks for the stock command's own frames, by
-code object (cheap, and immune to subclasses that override the methods), and reads only
-the documented arguments of those methods.
+method name and source file (cheap, immune to subclasses that override the methods and
+to instrumentation that wraps them), and reads only the documented arguments of those
+methods.
 
 Outside collectstatic (a web process rendering ``{% static %}``, a media upload, a
 shell) nothing is found and every storage method behaves exactly as django-storages'.
@@ -13,12 +14,13 @@ shell) nothing is found and every storage method behaves exactly as django-stora
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 import weakref
 from dataclasses import dataclass
 from functools import cache
-from types import CodeType, FrameType
+from types import FrameType
 from typing import Any
 
 __all__ = [
@@ -42,12 +44,19 @@ class CollectContext:
     source: tuple[Any, str] | None
 
 
-@cache
-def _command_codes() -> dict[CodeType, str]:
-    from django.contrib.staticfiles.management.commands.collectstatic import Command
+_METHODS = frozenset({"collect", "clear_dir", "delete_file", "copy_file", "link_file", "handle"})
 
-    names = ("collect", "clear_dir", "delete_file", "copy_file", "link_file", "handle")
-    return {getattr(Command, name).__code__: name for name in names}
+
+@cache
+def _command_files() -> frozenset[str]:
+    """The source file(s) of the stock command's code, as its frames name them."""
+    from django.contrib.staticfiles.management.commands import collectstatic
+
+    # Read from the stock functions: a method that instrumentation (an APM, a profiler)
+    # replaced names another module, and is unwrapped or left out.
+    functions = (inspect.unwrap(getattr(collectstatic.Command, name)) for name in _METHODS)
+    files = {f.__code__.co_filename for f in functions if f.__module__ == _MODULE}
+    return frozenset(files or {str(collectstatic.__file__)})
 
 
 _MODULE = "django.contrib.staticfiles.management.commands.collectstatic"
@@ -61,15 +70,15 @@ def find_collectstatic(frame: FrameType | None = None) -> CollectContext | None:
     """
     if _MODULE not in sys.modules:
         return None
-    codes = _command_codes()
+    files = _command_files()
     frame = frame or sys._getframe(1)
     source = None
     depth = 0
     while frame is not None and depth < _MAX_DEPTH:
-        name = codes.get(frame.f_code)
-        if name is not None:
+        code = frame.f_code
+        if code.co_name in _METHODS and code.co_filename in files:
             f_locals = frame.f_locals
-            if name == "delete_file" and source is None:
+            if code.co_name == "delete_file" and source is None:
                 source = (f_locals["source_storage"], f_locals["path"])
             return CollectContext(command=f_locals["self"], source=source)
         frame = frame.f_back

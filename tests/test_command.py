@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from typing import Any
 
+import pytest
 from django.contrib.staticfiles.management.commands.collectstatic import Command as Collect
 from django.core.management.base import BaseCommand
 from django.utils.functional import LazyObject
 
 from preloadstorage.backends.memory import PreloadingInMemoryStorage
-from preloadstorage.command import CollectContext, find_collectstatic, will_post_process
+from preloadstorage.command import (
+    CollectContext,
+    _command_files,
+    find_collectstatic,
+    will_post_process,
+)
 from tests.conftest import REPO, Memory, StaticTree
 
 
@@ -21,7 +28,7 @@ def test_nothing_is_found_or_imported_where_collectstatic_never_ran() -> None:
         "import preloadstorage.command as c\n"
         "assert c.find_collectstatic() is None\n"
         "assert c._MODULE not in sys.modules, 'collectstatic was imported'\n"
-        "assert c._command_codes.cache_info().currsize == 0, 'the stack was walked'\n"
+        "assert c._command_files.cache_info().currsize == 0, 'the stack was walked'\n"
         "print('ok')\n"
     )
     done = subprocess.run(
@@ -86,6 +93,37 @@ def test_frames_of_other_commands_do_not_count() -> None:
     subclassed.collect()
     assert subclassed.found_here is None
     assert find_collectstatic() is None
+
+
+def _instrumented(method: Any, keep_name: bool) -> Any:
+    """What an APM or a profiler does to a command's method."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:  # no ``self``: a plain pass-through
+        return method(*args, **kwargs)
+
+    return functools.wraps(method)(wrapper) if keep_name else wrapper
+
+
+@pytest.mark.parametrize("keep_name", [True, False], ids=["functools.wraps", "bare"])
+def test_instrumented_command_methods_still_run_and_are_found(
+    memory: Memory, small_tree: StaticTree, monkeypatch: pytest.MonkeyPatch, keep_name: bool
+) -> None:
+    for name in ("handle", "collect", "delete_file", "copy_file"):
+        monkeypatch.setattr(Collect, name, _instrumented(getattr(Collect, name), keep_name))
+    monkeypatch.setattr(Recording, "seen", [])
+    _command_files.cache_clear()  # read the (wrapped) methods afresh
+    try:
+        assert memory.run(backend=f"{__name__}.Recording").exit_code == 0
+        assert memory.run(backend=f"{__name__}.Recording").exit_code == 0
+    finally:
+        _command_files.cache_clear()
+    # Before: KeyError 'self' from the wrapper's frame, and the command failed.
+    ctx = dict(reversed(Recording.seen))["css/vars.css"]  # first call: from delete_file()
+    assert ctx is not None and isinstance(ctx.command, Collect)
+    assert ctx.source is not None and ctx.source[1] == "css/vars.css"
+    # The preload answered: the unchanged second run wrote nothing, asked nothing per file.
+    assert memory.writes == []
+    assert set(memory.requests) <= {"list", "get"}, memory.requests  # no per-file stat
 
 
 _LazyObject: Any = LazyObject  # generic in the type stubs only

@@ -55,7 +55,12 @@ def _command_files() -> frozenset[str]:
     # Read from the stock functions: a method that instrumentation (an APM, a profiler)
     # replaced names another module, and is unwrapped or left out.
     functions = (inspect.unwrap(getattr(collectstatic.Command, name)) for name in _METHODS)
-    files = {f.__code__.co_filename for f in functions if f.__module__ == _MODULE}
+    files = {
+        code.co_filename
+        for f in functions
+        if getattr(f, "__module__", None) == _MODULE
+        and (code := getattr(f, "__code__", None)) is not None
+    }
     return frozenset(files or {str(collectstatic.__file__)})
 
 

@@ -26,9 +26,12 @@ hashing each source, the checks and the proof).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -53,10 +56,49 @@ class NoCopyStorage(Storage):
         yield from ()
 
 
-def main(argv: list[str] | None = None) -> None:
+@dataclass
+class Deployed:
+    """The tree, deployed once with preloadstorage: what a re-run measurement needs."""
+
+    backend: Any  # backends.Backend, started
+    project: Path
+    cwd: Path
+    timeout: float
+    #: ``manage.py``'s environment by variant: "preload" and "stock".
+    envs: dict[str, dict[str, str]]
+
+
+@contextlib.contextmanager
+def deployed(
+    backend_name: str, server: str, tree: str, delay: float, bucket: str
+) -> Iterator[Deployed]:
+    """Start the server, deploy the tree once into ``bucket``; stop the server after."""
     import bench
-    from backends import listing_seconds, make_backend
-    from variants import VARIANTS, run_collectstatic, run_manage
+    from backends import make_backend
+    from variants import VARIANTS, run_collectstatic
+
+    options = ["--backend", backend_name, "--server", server, "--tree", tree]
+    bench_args = bench.parse_args([*options, "--delay", str(delay)])
+    backend = make_backend(backend_name, server, delay)
+    backend.start()
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            runner = bench.Bench(bench_args, backend, Path(work))
+            backend.create_bucket(bucket)
+            variants = VARIANTS[backend_name]
+            envs = {name: runner.env(variants[name], bucket) for name in ("preload", "stock")}
+            cwd, timeout = Path(work), bench_args.timeout
+            first = run_collectstatic(sys.executable, runner.project, envs["preload"], cwd, timeout)
+            if first.returncode != 0:
+                raise SystemExit(f"the first deploy failed:\n{first.output[-3000:]}")
+            yield Deployed(backend, runner.project, cwd, timeout, envs)
+    finally:
+        backend.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from backends import listing_seconds
+    from variants import run_collectstatic, run_manage
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("s3", "gcs", "azure"), default="s3")
@@ -65,55 +107,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
-    options = ["--backend", args.backend, "--server", args.server, "--tree", args.tree]
-    bench_args = bench.parse_args([*options, "--delay", str(args.delay)])
-    backend = make_backend(args.backend, args.server, args.delay)
-    backend.start()
-    try:
-        with tempfile.TemporaryDirectory() as work:
-            runner = bench.Bench(bench_args, backend, Path(work))
-            backend.create_bucket("floor")
-            variants = VARIANTS[args.backend]
-            env = runner.env(variants["preload"], "floor")
-            stock_env = runner.env(variants["stock"], "floor")
-            loop_env = {**env, "DJANGO_SETTINGS_MODULE": LOOP_SETTINGS}
-            project, cwd, timeout = runner.project, Path(work), bench_args.timeout
+    with deployed(args.backend, args.server, args.tree, args.delay, "floor") as tree:
+        env, stock_env = tree.envs["preload"], tree.envs["stock"]
+        loop_env = {**env, "DJANGO_SETTINGS_MODULE": LOOP_SETTINGS}
 
-            def shell(code: str, env: dict[str, str]) -> float:
-                result = run_manage(
-                    sys.executable, project, ("shell", "-c", code), env, cwd, timeout
-                )
-                if result.returncode != 0:
-                    raise SystemExit(f"manage.py shell -c failed:\n{result.output[-3000:]}")
-                return result.wall
+        def shell(code: str, env: dict[str, str]) -> float:
+            result = run_manage(
+                sys.executable, tree.project, ("shell", "-c", code), env, tree.cwd, tree.timeout
+            )
+            if result.returncode != 0:
+                raise SystemExit(f"manage.py shell -c failed:\n{result.output[-3000:]}")
+            return result.wall
 
-            def collect(env: dict[str, str] = env) -> float:
-                result = run_collectstatic(sys.executable, project, env, cwd, timeout)
-                if result.returncode != 0:
-                    raise SystemExit(f"collectstatic failed:\n{result.output[-3000:]}")
-                return result.wall
+        def collect(env: dict[str, str] = env) -> float:
+            result = run_collectstatic(sys.executable, tree.project, env, tree.cwd, tree.timeout)
+            if result.returncode != 0:
+                raise SystemExit(f"collectstatic failed:\n{result.output[-3000:]}")
+            return result.wall
 
-            listing: list[float] = []  # seconds the server took to answer each re-run's listing
+        listing: list[float] = []  # seconds the server took to answer each re-run's listing
 
-            def rerun() -> float:
-                backend.proxy.reset()
-                wall = collect()
-                listing.append(listing_seconds(backend.proxy))
-                return wall
+        def rerun() -> float:
+            tree.backend.proxy.reset()
+            wall = collect()
+            listing.append(listing_seconds(tree.backend.proxy))
+            return wall
 
-            collect()  # the first deploy
-            measures = {
-                "start-up": lambda: shell("pass", env),
-                "stock storage": lambda: shell(STOCK, stock_env),
-                "Django's loop": lambda: collect(loop_env),
-                "preloadstorage re-run": rerun,
-            }
-            walls: dict[str, list[float]] = {name: [] for name in measures}
-            for _ in range(args.repeat):
-                for name, measure in measures.items():
-                    walls[name].append(measure())
-    finally:
-        backend.stop()
+        measures = {
+            "start-up": lambda: shell("pass", env),
+            "stock storage": lambda: shell(STOCK, stock_env),
+            "Django's loop": lambda: collect(loop_env),
+            "preloadstorage re-run": rerun,
+        }
+        walls: dict[str, list[float]] = {name: [] for name in measures}
+        for _ in range(args.repeat):
+            for name, measure in measures.items():
+                walls[name].append(measure())
     report(walls, statistics.median(listing), args)
 
 

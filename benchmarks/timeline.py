@@ -27,7 +27,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -60,8 +59,9 @@ def child(project: str, mode: str) -> None:
     from django.core.management import execute_from_command_line
 
     if mode == "stock":
-        code = "from django.core.files.storage import storages; storages['staticfiles']"
-        execute_from_command_line(["manage.py", "shell", "-c", code])
+        from floor import STOCK  # the stock storage, created as floor.py creates it
+
+        execute_from_command_line(["manage.py", "shell", "-c", STOCK])
         return
     from django.contrib.staticfiles.management.commands import collectstatic
 
@@ -126,9 +126,7 @@ def run(project: Path, mode: str, env: dict[str, str], cwd: Path) -> dict[str, t
 
 
 def main(argv: list[str] | None = None) -> None:
-    import bench
-    from backends import make_backend
-    from variants import VARIANTS, run_collectstatic
+    from floor import deployed
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=("moto", "seaweedfs"), default="moto")
@@ -136,26 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    options = ["--server", args.server, "--tree", args.tree, "--delay", str(args.delay)]
-    bench_args = bench.parse_args(options)
-    backend = make_backend("s3", args.server, args.delay)
-    backend.start()
     runs: dict[str, list[dict[str, tuple[float, float]]]] = {"preload": [], "stock": []}
-    try:
-        with tempfile.TemporaryDirectory() as work:
-            runner = bench.Bench(bench_args, backend, Path(work))
-            backend.create_bucket("timeline")
-            envs = {mode: runner.env(VARIANTS["s3"][mode], "timeline") for mode in runs}
-            deploy = run_collectstatic(
-                sys.executable, runner.project, envs["preload"], Path(work), bench_args.timeout
-            )
-            if deploy.returncode != 0:
-                raise SystemExit(f"the first deploy failed:\n{deploy.output[-3000:]}")
-            for _ in range(args.repeat):
-                for mode, results in runs.items():
-                    results.append(run(runner.project, mode, envs[mode], Path(work)))
-    finally:
-        backend.stop()
+    with deployed("s3", args.server, args.tree, args.delay, "timeline") as tree:
+        for _ in range(args.repeat):
+            for mode, results in runs.items():
+                results.append(run(tree.project, mode, tree.envs[mode], tree.cwd))
     report(runs, args)
 
 

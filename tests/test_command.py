@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,8 @@ from preloadstorage.command import (
     find_collectstatic,
     will_post_process,
 )
-from tests.conftest import REPO, Memory, StaticTree
+from tests.conftest import REPO, Memory, StaticTree, deploy, local_collect, prefixed
+from tests.targets.base import Target
 
 
 def test_nothing_is_found_or_imported_where_collectstatic_never_ran() -> None:
@@ -104,19 +107,22 @@ def _instrumented(method: Any, keep_name: bool) -> Any:
     return functools.wraps(method)(wrapper) if keep_name else wrapper
 
 
-@pytest.mark.parametrize("keep_name", [True, False], ids=["functools.wraps", "bare"])
-def test_instrumented_command_methods_still_run_and_are_found(
-    memory: Memory, small_tree: StaticTree, monkeypatch: pytest.MonkeyPatch, keep_name: bool
-) -> None:
+@pytest.fixture(params=[True, False], ids=["functools.wraps", "bare"])
+def instrumented(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The stock command's methods wrapped, as an APM or a profiler wraps them."""
     for name in ("handle", "collect", "delete_file", "copy_file"):
-        monkeypatch.setattr(Collect, name, _instrumented(getattr(Collect, name), keep_name))
-    monkeypatch.setattr(Recording, "seen", [])
+        monkeypatch.setattr(Collect, name, _instrumented(getattr(Collect, name), request.param))
     _command_files.cache_clear()  # read the (wrapped) methods afresh
-    try:
-        assert memory.run(backend=f"{__name__}.Recording").exit_code == 0
-        assert memory.run(backend=f"{__name__}.Recording").exit_code == 0
-    finally:
-        _command_files.cache_clear()
+    yield
+    _command_files.cache_clear()
+
+
+def test_instrumented_command_methods_still_run_and_are_found(
+    memory: Memory, small_tree: StaticTree, monkeypatch: pytest.MonkeyPatch, instrumented: None
+) -> None:
+    monkeypatch.setattr(Recording, "seen", [])
+    assert memory.run(backend=f"{__name__}.Recording").exit_code == 0
+    assert memory.run(backend=f"{__name__}.Recording").exit_code == 0
     # Before: KeyError 'self' from the wrapper's frame, and the command failed.
     ctx = dict(reversed(Recording.seen))["css/vars.css"]  # first call: from delete_file()
     assert ctx is not None and isinstance(ctx.command, Collect)
@@ -124,6 +130,21 @@ def test_instrumented_command_methods_still_run_and_are_found(
     # The preload answered: the unchanged second run wrote nothing, asked nothing per file.
     assert memory.writes == []
     assert set(memory.requests) <= {"list", "get"}, memory.requests  # no per-file stat
+
+
+def test_instrumented_command_on_a_real_server(
+    moto: Target, small_tree: StaticTree, tmp_path: Path, instrumented: None
+) -> None:
+    bucket = moto.new_bucket()
+    first = deploy(moto, bucket)
+    assert first.exit_code == 0, first.stderr
+    assert moto.objects(bucket) == prefixed(local_collect(tmp_path))
+    before = moto.objects(bucket)
+    rerun = deploy(moto, bucket)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert moto.count(moto.upload_ops) == moto.count(moto.delete_ops) == 0
+    assert moto.count(moto.read_ops) <= 1  # the manifest: no per-file HEAD or GET
+    assert moto.objects(bucket) == before
 
 
 _LazyObject: Any = LazyObject  # generic in the type stubs only
